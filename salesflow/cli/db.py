@@ -1,0 +1,108 @@
+"""`salesflow db`: bootstrap, migrate, status, reset, seed."""
+
+from __future__ import annotations
+
+import psycopg
+import typer
+
+from salesflow.cli.output import fail, print_json, print_table
+from salesflow.db import migrations
+from salesflow.db.locate import DatabaseLocation, locate
+from salesflow.settings import SettingsError, settings
+
+app = typer.Typer(help="Prepare the database: Supabase-compat bootstrap, migrations, seed.", no_args_is_help=True)
+
+
+def database(database_url: str | None) -> DatabaseLocation:
+    """The database to act on: --database-url, else the documented lookup order."""
+    if database_url:
+        if not database_url.startswith(("postgresql://", "postgres://")):
+            fail(f"--database-url must start with postgresql:// (got {database_url!r})")
+        return DatabaseLocation(database_url, "DATABASE_URL")
+    try:
+        return locate(settings())
+    except SettingsError as exc:
+        fail(str(exc))
+    except RuntimeError as exc:
+        fail(str(exc), code=1)
+
+
+DbUrl = typer.Option(None, "--database-url", envvar=None, help="Postgres URL (default: DATABASE_URL, "
+                     "else 127.0.0.1:5432/salesflow, else embedded).")
+
+
+def _connect(loc: DatabaseLocation) -> psycopg.Connection:
+    try:
+        return psycopg.connect(loc.url)
+    except psycopg.OperationalError as exc:
+        fail(f"cannot connect to {loc.describe()}: {exc}".strip(), code=1)
+
+
+@app.command()
+def migrate(database_url: str | None = DbUrl, seed: bool = typer.Option(False, help="Also load supabase/seed.sql.")) -> None:
+    """Apply the bootstrap (vanilla Postgres only) and every pending migration, in order."""
+    loc = database(database_url)
+    typer.echo(f"database: {loc.describe()}", err=True)
+    with _connect(loc) as conn:
+        try:
+            if migrations.bootstrap(conn):
+                typer.echo("bootstrap: Supabase-compatibility layer applied (vanilla Postgres)", err=True)
+            applied = migrations.migrate(conn)
+            if seed:
+                migrations.seed(conn)
+        except migrations.MigrationError as exc:
+            fail(str(exc), code=1)
+    for m in applied:
+        typer.echo(f"applied {m.version}_{m.name}.sql")
+    typer.echo(f"{len(applied)} migration(s) applied" + (", seed loaded" if seed else ""))
+
+
+@app.command()
+def status(database_url: str | None = DbUrl, json_output: bool = typer.Option(False, "--json")) -> None:
+    """List migrations as applied, pending, changed (edited after applying) or missing file."""
+    loc = database(database_url)
+    with _connect(loc) as conn:
+        try:
+            states = migrations.status(conn)
+        except migrations.MigrationError as exc:
+            fail(str(exc), code=1)
+    if json_output:
+        print_json([s.__dict__ for s in states])
+    else:
+        typer.echo(f"database: {loc.describe()}")
+        print_table(["version", "name", "state"], [(s.version, s.name, s.state) for s in states])
+        pending = sum(s.state == "pending" for s in states)
+        changed = sum(s.state == "changed" for s in states)
+        typer.echo(f"{pending} pending, {changed} changed")
+    if any(s.state in ("changed", "missing file") for s in states):
+        raise typer.Exit(1)
+
+
+@app.command()
+def seed(database_url: str | None = DbUrl) -> None:
+    """Load supabase/seed.sql (idempotent)."""
+    loc = database(database_url)
+    with _connect(loc) as conn:
+        try:
+            migrations.seed(conn)
+        except migrations.MigrationError as exc:
+            fail(str(exc), code=1)
+    typer.echo("seed loaded")
+
+
+@app.command()
+def reset(
+    database_url: str | None = DbUrl,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    seed: bool = typer.Option(True, help="Load supabase/seed.sql afterwards."),
+) -> None:
+    """Drop the project's schemas and data, then bootstrap, migrate and seed (development only)."""
+    loc = database(database_url)
+    if not yes and not typer.confirm(f"Reset {loc.describe()}? All project data is deleted."):
+        raise typer.Exit(1)
+    with _connect(loc) as conn:
+        try:
+            migrations.reset(conn, with_seed=seed)
+        except migrations.MigrationError as exc:
+            fail(str(exc), code=1)
+    typer.echo("database reset: migrations applied" + (", seed loaded" if seed else ""))

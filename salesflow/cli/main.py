@@ -1,0 +1,19 @@
+"""The `salesflow` command: one typer app, one sub-app per area."""
+
+from __future__ import annotations
+
+import typer
+
+from salesflow.cli import db
+
+app = typer.Typer(
+    name="salesflow",
+    help="SalesFlow AI: Supabase-native sales automation backend.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

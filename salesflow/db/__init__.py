@@ -1,0 +1,1 @@
+"""Database plumbing: where Postgres comes from, the Supabase-compatibility bootstrap, migrations."""
