@@ -1,0 +1,44 @@
+"""The event type catalogue: the Python mirror of `public.event_types` (a test keeps the two equal).
+
+Add a type with a migration that inserts it into `public.event_types` and a line here; docs/events.md
+describes each type's payload.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+LEAD_CREATED: Final = "lead.created"
+LEAD_UPDATED: Final = "lead.updated"
+LEAD_STATUS_CHANGED: Final = "lead.status_changed"
+MESSAGE_RECEIVED: Final = "message.received"
+MESSAGE_SENT: Final = "message.sent"
+SEQUENCE_STEP_DUE: Final = "sequence.step_due"
+SEQUENCE_STEP_EXECUTED: Final = "sequence.step_executed"
+AUTOPILOT_ACTION_EXECUTED: Final = "autopilot.action_executed"
+AI_BUDGET_EXCEEDED: Final = "ai.budget_exceeded"
+
+EVENT_TYPES: Final[dict[str, str]] = {
+    LEAD_CREATED: "A lead was inserted. Payload: lead_id, name, source, source_channel.",
+    LEAD_UPDATED: "Lead fields other than status changed. Payload: lead_id, changes {field: {from, to}}.",
+    LEAD_STATUS_CHANGED: "A lead moved along the pipeline. Payload: lead_id, from, to, changes.",
+    MESSAGE_RECEIVED: "An inbound message arrived on a channel. Payload: conversation_id, lead_id, channel, "
+    "message_id.",
+    MESSAGE_SENT: "An outbound message was sent. Payload: conversation_id, lead_id, channel, message_id, "
+    "latency_ms.",
+    SEQUENCE_STEP_DUE: "A follow-up sequence step is due (delayed with run_after). Payload: enrollment_id, "
+    "step.",
+    SEQUENCE_STEP_EXECUTED: "A sequence step ran. Payload: enrollment_id, lead_id, step, channel, "
+    "ai_personalized.",
+    AUTOPILOT_ACTION_EXECUTED: "Autopilot acted for a lead. Payload: lead_id, action, channel, cost_usd.",
+    AI_BUDGET_EXCEEDED: "A tenant reached its monthly AI budget. Payload: period, limit_usd, spent_usd.",
+}
+
+# The same rule as the check constraint on events.type and event_types.name.
+TYPE_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+def is_known(event_type: str) -> bool:
+    """Whether `event_type` is in the catalogue."""
+    return event_type in EVENT_TYPES
