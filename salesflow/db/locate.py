@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlencode
 
 import psycopg
 from psycopg import sql
@@ -35,8 +36,21 @@ def redact(url: str) -> str:
 
 
 def with_database(url: str, dbname: str) -> str:
-    """The same server, another database."""
-    return make_conninfo(url, dbname=dbname)
+    """The same server, another database, as a postgresql:// URL."""
+    params = conninfo_to_dict(make_conninfo(url, dbname=dbname))
+    user = quote(str(params.pop("user", "postgres")), safe="")
+    password = params.pop("password", None)
+    auth = f"{user}:{quote(str(password), safe='')}" if password else user
+    host = str(params.pop("host", "127.0.0.1"))
+    port = params.pop("port", None)
+    name = quote(str(params.pop("dbname")), safe="")
+    if host.startswith("/"):
+        # A Unix socket directory (the embedded server) cannot stand in the URL's host part.
+        params["host"] = host
+        host = ""
+    netloc = f"{auth}@{host}" + (f":{port}" if port else "")
+    query = f"?{urlencode(params)}" if params else ""
+    return f"postgresql://{netloc}/{name}{query}"
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

@@ -131,7 +131,7 @@ create policy "auth reads memberships for the token hook" on public.tenant_membe
   for select to supabase_auth_admin
   using (true);
 
-revoke all on table public.tenants, public.tenant_members from anon;
+revoke all on table public.tenants, public.tenant_members from anon, authenticated;
 grant select, update on table public.tenants to authenticated;
 grant select, insert, update, delete on table public.tenant_members to authenticated;
 grant all on table public.tenants, public.tenant_members to service_role;
