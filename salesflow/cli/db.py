@@ -39,7 +39,10 @@ def _connect(loc: DatabaseLocation) -> psycopg.Connection:
 
 
 @app.command()
-def migrate(database_url: str | None = DbUrl, seed: bool = typer.Option(False, help="Also load supabase/seed.sql.")) -> None:
+def migrate(
+    database_url: str | None = DbUrl,
+    seed: bool = typer.Option(False, help="Also load supabase/seed.sql."),
+) -> None:
     """Apply the bootstrap (vanilla Postgres only) and every pending migration, in order."""
     loc = database(database_url)
     typer.echo(f"database: {loc.describe()}", err=True)

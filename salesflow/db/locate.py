@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -53,7 +54,7 @@ def with_database(url: str, dbname: str) -> str:
     return f"postgresql://{netloc}/{name}{query}"
 
 
-def answers(url: str, timeout: float = 2.0) -> bool:
+def answers(url: str, timeout: int = 2) -> bool:
     try:
         with psycopg.connect(url, connect_timeout=timeout) as conn:
             conn.execute("select 1")
@@ -69,10 +70,8 @@ def ensure_database(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
         if not exists:
-            try:
-                conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
-            except psycopg.errors.DuplicateDatabase:
-                pass
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(str(dbname))))
 
 
 def start_embedded(data_dir: Path) -> str:

@@ -90,7 +90,7 @@ def is_supabase(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         "select pg_get_userbyid(nspowner) from pg_namespace where nspname = 'auth'"
     ).fetchone()
-    return bool(row) and row[0] == "supabase_auth_admin"
+    return row is not None and row[0] == "supabase_auth_admin"
 
 
 def bootstrap(conn: psycopg.Connection) -> bool:

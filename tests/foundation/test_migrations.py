@@ -43,7 +43,8 @@ def test_bootstrap_is_idempotent(empty_database: str) -> None:
     with psycopg.connect(empty_database) as conn:
         migrations.bootstrap(conn)
         migrations.bootstrap(conn)
-        assert conn.execute("select count(*) from pg_publication where pubname = 'supabase_realtime'").fetchone() == (1,)
+        publications = conn.execute("select count(*) from pg_publication where pubname = 'supabase_realtime'")
+        assert publications.fetchone() == (1,)
         bypass = conn.execute("select rolbypassrls from pg_roles where rolname = 'service_role'").fetchone()
         assert bypass == (True,)
 
@@ -107,16 +108,18 @@ def test_an_edited_migration_is_reported_not_skipped(empty_database: str, own_mi
         leads.write_text(leads.read_text() + "\ncomment on table public.leads is 'edited later';\n")
         states = {s.name: s.state for s in migrations.status(conn, own_migrations)}
         assert states["leads"] == "changed"
-        with pytest.raises(migrations.MigrationError, match="leads.sql"):
+        with pytest.raises(migrations.MigrationError, match=r"leads\.sql"):
             migrations.migrate(conn, own_migrations)
 
 
-def test_a_failing_migration_names_its_file_and_leaves_nothing_behind(empty_database: str, own_migrations: Path) -> None:
+def test_a_failing_migration_names_its_file_and_leaves_nothing_behind(
+    empty_database: str, own_migrations: Path
+) -> None:
     (own_migrations / "20991231000000_broken.sql").write_text(
         "create table public.half_done (id int);\nselect no_such_function();\n")
     with psycopg.connect(empty_database) as conn:
         migrations.bootstrap(conn)
-        with pytest.raises(migrations.MigrationError, match="20991231000000_broken.sql"):
+        with pytest.raises(migrations.MigrationError, match=r"20991231000000_broken\.sql"):
             migrations.migrate(conn, own_migrations)
         conn.rollback()
         assert conn.execute("select to_regclass('public.half_done')").fetchone() == (None,)
@@ -127,5 +130,5 @@ def test_a_failing_migration_names_its_file_and_leaves_nothing_behind(empty_data
 
 def test_a_badly_named_migration_file_is_refused(own_migrations: Path) -> None:
     (own_migrations / "leads_v2.sql").write_text("select 1;")
-    with pytest.raises(migrations.MigrationError, match="<timestamp>_<what>.sql"):
+    with pytest.raises(migrations.MigrationError, match=r"<timestamp>_<what>\.sql"):
         migrations.discover(own_migrations)
