@@ -85,15 +85,15 @@ def start_embedded(data_dir: Path) -> str:
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(data_dir), cleanup_mode=None)
-    return str(server.get_uri(DEFAULT_DATABASE))
+    return with_database(str(server.get_uri("postgres")), DEFAULT_DATABASE)
 
 
-def locate(cfg: Settings) -> DatabaseLocation:
+def locate(cfg: Settings, local_server: str = LOCAL_SERVER) -> DatabaseLocation:
     """Pick the Postgres to use, in the documented order, and make sure its database exists."""
     if cfg.DATABASE_URL:
         return DatabaseLocation(cfg.DATABASE_URL, "DATABASE_URL")
-    if answers(LOCAL_SERVER):
-        url = with_database(LOCAL_SERVER, DEFAULT_DATABASE)
+    if answers(local_server):
+        url = with_database(local_server, DEFAULT_DATABASE)
         ensure_database(url)
         return DatabaseLocation(url, "local server")
     url = start_embedded(Path(cfg.SALESFLOW_EMBEDDED_DIR))
