@@ -106,6 +106,10 @@ class EventStore(Protocol):
         """Return events whose lease expired (a crashed worker) to pending; returns how many."""
         ...
 
+    async def next_due_in(self) -> float | None:
+        """Seconds until the earliest not-yet-due pending event is due; None when there is none."""
+        ...
+
     async def backlog(self) -> Backlog:
         """Pending count, lag of the oldest due event, time until the next delayed one is due."""
         ...

@@ -1,0 +1,462 @@
+"""The engine: claim events, run their handlers concurrently, record every delivery, finish in batches.
+
+One asyncio loop per process. Four small loops share the work:
+- claim: leases batches of due events while handler slots are free; otherwise waits for a wake-up
+  (NOTIFY / Realtime), a freed slot, the next delayed event, or the poll interval;
+- finish: sends handler verdicts to the store in batches (one call per batch);
+- heartbeat: extends the leases of everything this worker still holds;
+- maintenance: returns expired leases of crashed workers to pending and refreshes the backlog metrics.
+
+The engine imports no driver: it talks to `EventStore`, `Wakeup` and `TenantDataFactory` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from salesflow.events.context import HandlerContext, ServiceFactory
+from salesflow.events.errors import PermanentFailure, RetryLater
+from salesflow.events.metrics import EngineMetrics
+from salesflow.events.ports import Delivery, DeliveryStatus, Event, EventResult, EventStore, TenantDataFactory, Wakeup
+from salesflow.events.registry import Registry
+
+log = logging.getLogger("salesflow.events")
+
+MAX_ERROR_LENGTH = 2000
+
+
+def default_worker_name() -> str:
+    """host:pid:random: unique per process, readable in `events show` (locked_by)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How one engine runs. The defaults suit handlers that call an AI model (seconds, not micro-seconds)."""
+
+    concurrency: int = 16
+    batch: int = 100
+    lease_seconds: float = 60.0
+    poll_interval: float = 5.0
+    shutdown_timeout: float = 20.0
+    backoff_base_seconds: float = 2.0
+    maintenance_interval: float = 5.0
+    worker: str = field(default_factory=default_worker_name)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "concurrency": self.concurrency >= 1,
+            "batch": 1 <= self.batch <= 1000,
+            "lease_seconds": self.lease_seconds > 0,
+            "poll_interval": self.poll_interval > 0,
+            "shutdown_timeout": self.shutdown_timeout >= 0,
+            "backoff_base_seconds": self.backoff_base_seconds >= 0,
+            "maintenance_interval": self.maintenance_interval > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"EngineSettings.{name}: invalid value {getattr(self, name)!r}")
+
+
+@dataclass
+class _Health:
+    started_at: float = 0.0
+    last_claim_at: float | None = None
+    last_store_error: str | None = None
+    consecutive_store_errors: int = 0
+
+
+class Engine:
+    """Runs handlers for outbox events until `stop()` (or SIGTERM/SIGINT via `install_signal_handlers`)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        data: TenantDataFactory,
+        registry: Registry,
+        settings: EngineSettings | None = None,
+        wakeup: Wakeup | None = None,
+        metrics: EngineMetrics | None = None,
+        services: Mapping[str, ServiceFactory] | None = None,
+    ) -> None:
+        self.store = store
+        self.data = data
+        self.registry = registry
+        self.settings = settings or EngineSettings()
+        self.wakeup = wakeup
+        self.metrics = metrics or EngineMetrics()
+        self.services: Mapping[str, ServiceFactory] = services or {}
+        self.worker = self.settings.worker
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()  # work may be waiting
+        self._slot_freed = asyncio.Event()
+        self._in_flight: dict[UUID, asyncio.Task[None]] = {}
+        self._held: set[UUID] = set()  # claimed and not yet finished (what the heartbeat extends)
+        self._keyed: set[UUID] = set()  # held events that have an ordering_key
+        self._results: asyncio.Queue[EventResult | None] = asyncio.Queue()
+        self._health = _Health()
+        self._running = False
+
+    # -- public ----------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; `run()` then lets in-flight handlers finish and returns."""
+        self._stopping.set()
+        self._wake.set()
+        self._slot_freed.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the engine gracefully (the second one is left to the default)."""
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def health(self) -> dict[str, Any]:
+        """For the health endpoint: `ok` while the store answers; `degraded` without a wake-up channel."""
+        wake_ok = self.wakeup.connected if self.wakeup is not None else None
+        store_ok = self._health.consecutive_store_errors == 0
+        status = "ok" if store_ok and wake_ok is not False else ("degraded" if store_ok else "failing")
+        return {
+            "status": status,
+            "worker": self.worker,
+            "running": self._running,
+            "stopping": self.stopping,
+            "in_flight": len(self._in_flight),
+            "held": len(self._held),
+            "wakeup_connected": wake_ok,
+            "wakeup_reconnects": self.wakeup.reconnects if self.wakeup is not None else None,
+            "last_claim_age_seconds": (
+                None if self._health.last_claim_at is None else round(time.monotonic() - self._health.last_claim_at, 3)
+            ),
+            "last_store_error": self._health.last_store_error,
+            "uptime_seconds": round(time.monotonic() - self._health.started_at, 3) if self._running else 0,
+        }
+
+    async def run(self) -> None:
+        """Process events until stopped, then shut down gracefully (see module docstring)."""
+        self._running = True
+        self._health.started_at = time.monotonic()
+        log.info("listener starting", extra={"worker": self.worker, "concurrency": self.settings.concurrency,
+                                             "batch": self.settings.batch, "lease_seconds": self.settings.lease_seconds,
+                                             "handlers": [h.name for h in self.registry.all()]})
+        helpers: list[asyncio.Task[None]] = []
+        finisher = asyncio.create_task(self._finish_loop(), name="salesflow-finish")
+        try:
+            if self.wakeup is not None:
+                await self.wakeup.start()
+                helpers.append(asyncio.create_task(self._wakeup_loop(), name="salesflow-wakeup"))
+            helpers.append(asyncio.create_task(self._heartbeat_loop(), name="salesflow-heartbeat"))
+            helpers.append(asyncio.create_task(self._maintenance_loop(), name="salesflow-maintenance"))
+            await self._claim_loop()
+        finally:
+            await self._shutdown(finisher, helpers)
+            self._running = False
+
+    # -- claiming --------------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        s = self.settings
+        full_batch = min(s.batch, s.concurrency)
+        # After a full claim more work is likely waiting: then claim again only once half a batch of slots
+        # is free, so a busy worker makes few large claims instead of many single-event ones.
+        low_water = max(1, full_batch // 2)
+        backlog_likely = False
+        error_delay = 0.0
+        while not self._stopping.is_set():
+            free = s.concurrency - len(self._in_flight)
+            if free <= 0 or (backlog_likely and free < low_water):
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            want = min(s.batch, free)
+            self._wake.clear()
+            try:
+                events = await self.store.claim(self.worker, want, s.lease_seconds)
+            except Exception as exc:
+                error_delay = min(max(error_delay * 2, 0.1), 5.0)
+                self._store_failed("claim", exc, retry_in=error_delay)
+                await self._sleep(error_delay)
+                continue
+            error_delay = 0.0
+            self._store_ok()
+            self._health.last_claim_at = time.monotonic()
+            if events:
+                self.metrics.claimed.inc(len(events))
+                for event in events:
+                    self._held.add(event.id)
+                    if event.ordering_key is not None:
+                        self._keyed.add(event.id)
+                    self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
+                self.metrics.in_flight.set(len(self._in_flight))
+            backlog_likely = len(events) == want
+            if backlog_likely:
+                continue
+            await self._idle_wait()
+
+    async def _idle_wait(self) -> None:
+        """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval."""
+        timeout = self.settings.poll_interval
+        if self._wake.is_set():
+            return
+        try:
+            next_due = await self.store.next_due_in()
+        except Exception as exc:
+            self._store_failed("next_due_in", exc)
+            next_due = None
+        if next_due is not None:
+            timeout = max(0.0, min(timeout, next_due + 0.005))
+        if self.wakeup is not None and not self.wakeup.connected:
+            # Without the wake-up channel, poll faster so latency degrades gracefully.
+            timeout = min(timeout, 0.5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _wakeup_loop(self) -> None:
+        assert self.wakeup is not None
+        while not self._stopping.is_set():
+            woken = await self.wakeup.wait(self.settings.poll_interval)
+            self.metrics.wakeup_connected.set(1 if self.wakeup.connected else 0)
+            if woken:
+                self._wake.set()
+
+    # -- running handlers ------------------------------------------------------------------------------
+
+    async def _run_event(self, event: Event) -> None:
+        try:
+            result = await self._handle(event)
+            self._results.put_nowait(result)
+        finally:
+            self._in_flight.pop(event.id, None)
+            self.metrics.in_flight.set(len(self._in_flight))
+            self._slot_freed.set()
+
+    async def _handle(self, event: Event) -> EventResult:
+        handlers = self.registry.handlers_for(event.type)
+        if not handlers:
+            self.metrics.unhandled.labels(event.type).inc()
+            if log.isEnabledFor(logging.INFO):
+                log.info("event has no handler", extra=self._event_fields(event))
+            return EventResult(event.id, "processed")
+        to_run = [h for h in handlers if h.name not in event.succeeded_handlers]
+        deliveries: list[Delivery] = []
+        errors: list[str] = []
+        delays: list[float | None] = []
+        permanent = False
+        for position, handler in enumerate(to_run):
+            fields = self._event_fields(event, handler=handler.name)
+            context = HandlerContext(
+                event=event,
+                data=self.data.for_tenant(event.tenant_id),
+                logger=logging.LoggerAdapter(logging.getLogger(f"salesflow.handlers.{handler.name}"), fields),
+                handler=handler.name,
+                services=self.services,
+            )
+            started = time.perf_counter()
+            error: str | None = None
+            try:
+                await handler.run(event, context)
+            except RetryLater as exc:
+                error, delay = exc.reason, exc.delay_seconds
+                delays.append(delay)
+            except PermanentFailure as exc:
+                error, permanent = exc.reason, True
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                delays.append(None)
+            duration = time.perf_counter() - started
+            status: DeliveryStatus = "succeeded" if error is None else "failed"
+            self.metrics.handler_duration.labels(handler.name, status).observe(duration)
+            if error is not None:
+                error = f"{handler.name}: {error}"[:MAX_ERROR_LENGTH]
+                errors.append(error)
+            delivery = Delivery(handler.name, status, round(duration * 1000, 3), error)
+            deliveries.append(delivery)
+            if error is not None:
+                log.warning("handler failed", extra={**fields, "duration_ms": delivery.duration_ms, "error": error})
+            elif log.isEnabledFor(logging.INFO):
+                log.info("handler succeeded", extra={**fields, "duration_ms": delivery.duration_ms})
+            if status == "succeeded" and position < len(to_run) - 1:
+                # More handlers follow: record this success now so a crash does not repeat it.
+                try:
+                    await self.store.record_deliveries(self.worker, event.id, [delivery])
+                except Exception as exc:
+                    self._store_failed("record_deliveries", exc)
+        if not errors:
+            self.metrics.processed.labels(event.type).inc()
+            return EventResult(event.id, "processed", deliveries)
+        message = "; ".join(errors)[:MAX_ERROR_LENGTH]
+        if permanent or event.attempts >= event.max_attempts:
+            self.metrics.failed.labels(event.type).inc()
+            log.error("event failed for good", extra={**self._event_fields(event), "error": message})
+            return EventResult(event.id, "failed" if permanent else "retry", deliveries, message)
+        self.metrics.retried.labels(event.type).inc()
+        explicit = [d for d in delays if d is not None]
+        retry_in = max(explicit) if explicit and len(explicit) == len(delays) else None
+        return EventResult(event.id, "retry", deliveries, message, retry_in)
+
+    @staticmethod
+    def _event_fields(event: Event, handler: str | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "event_id": str(event.id),
+            "event_type": event.type,
+            "tenant_id": str(event.tenant_id),
+            "attempt": event.attempts,
+        }
+        if handler is not None:
+            fields["handler"] = handler
+        return fields
+
+    # -- finishing -------------------------------------------------------------------------------------
+
+    async def _finish_loop(self) -> None:
+        """Send verdicts in batches; a failed call is retried with backoff (the leases are heartbeated)."""
+        done = False
+        while not done:
+            first = await self._results.get()
+            batch: list[EventResult] = []
+            if first is None:
+                done = True
+            else:
+                batch.append(first)
+            while not self._results.empty() and len(batch) < 1000:
+                item = self._results.get_nowait()
+                if item is None:
+                    done = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._finish(batch)
+
+    async def _finish(self, batch: list[EventResult]) -> None:
+        delay = 0.1
+        deadline: float | None = None
+        while True:
+            try:
+                await self.store.finish(self.worker, batch, self.settings.backoff_base_seconds)
+                self._store_ok()
+                break
+            except Exception as exc:
+                self._store_failed("finish", exc, retry_in=delay)
+                if self._stopping.is_set():
+                    # Shutting down: try for a while, then leave the events to lease recovery.
+                    deadline = deadline or time.monotonic() + max(self.settings.shutdown_timeout, 1.0)
+                    if time.monotonic() > deadline:
+                        log.error("giving up finishing events; their leases will expire and they run again",
+                                  extra={"events": len(batch)})
+                        break
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        unblocked = False
+        for result in batch:
+            self._held.discard(result.event_id)
+            if result.event_id in self._keyed:
+                self._keyed.discard(result.event_id)
+                unblocked = True
+        if unblocked:
+            # Finishing an event of an ordering key may make the next event of that key claimable.
+            self._wake.set()
+
+    # -- leases and maintenance ------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while not self._stopping.is_set():
+            await self._sleep(interval)
+            held = list(self._held)
+            if not held:
+                continue
+            try:
+                still = await self.store.extend_lease(self.worker, held, self.settings.lease_seconds)
+            except Exception as exc:
+                self._store_failed("extend_lease", exc)
+                continue
+            lost = [i for i in held if i not in still and i in self._held]
+            if lost:
+                log.warning("leases lost (expired and recovered elsewhere); those events will run again",
+                            extra={"events": [str(i) for i in lost[:20]], "count": len(lost)})
+
+    async def _maintenance_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                recovered = await self.store.recover_expired_leases()
+                if recovered:
+                    self.metrics.lease_recoveries.inc(recovered)
+                    log.warning("recovered events whose lease expired", extra={"count": recovered})
+                    self._wake.set()
+                backlog = await self.store.backlog()
+                self.metrics.pending.set(backlog.pending)
+                self.metrics.lag.set(backlog.oldest_due_age_seconds or 0.0)
+            except Exception as exc:
+                self._store_failed("maintenance", exc)
+            await self._sleep(self.settings.maintenance_interval)
+
+    # -- shutdown --------------------------------------------------------------------------------------
+
+    async def _shutdown(self, finisher: asyncio.Task[None], helpers: list[asyncio.Task[None]]) -> None:
+        self._stopping.set()
+        in_flight = list(self._in_flight.values())
+        if in_flight:
+            log.info("waiting for in-flight handlers", extra={"count": len(in_flight),
+                                                              "timeout_seconds": self.settings.shutdown_timeout})
+            _, still_running = await asyncio.wait(in_flight, timeout=self.settings.shutdown_timeout)
+            if still_running:
+                cut_short = [eid for eid, task in self._in_flight.items() if task in still_running]
+                for task in still_running:
+                    task.cancel()
+                await asyncio.gather(*still_running, return_exceptions=True)
+                try:
+                    released = await self.store.release(self.worker, cut_short)
+                    log.warning("released events whose handlers did not finish in time",
+                                extra={"count": released})
+                except Exception as exc:
+                    self._store_failed("release", exc)
+                for eid in cut_short:
+                    self._held.discard(eid)
+        self._results.put_nowait(None)
+        await finisher
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        if self.wakeup is not None:
+            await self.wakeup.close()
+        log.info("listener stopped", extra={"worker": self.worker})
+
+    def _on_signal(self, sig: int) -> None:
+        import signal
+
+        log.info("signal received: finishing in-flight handlers", extra={"signal": signal.Signals(sig).name})
+        self.stop()
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake early on stop()."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def _store_failed(self, operation: str, exc: BaseException, retry_in: float | None = None) -> None:
+        self.metrics.store_errors.labels(operation).inc()
+        self._health.consecutive_store_errors += 1
+        self._health.last_store_error = f"{operation}: {type(exc).__name__}: {exc}"[:500]
+        log.warning("event store call failed", extra={"operation": operation, "error": str(exc)[:500],
+                                                      "retry_in_seconds": retry_in})
+
+    def _store_ok(self) -> None:
+        self._health.consecutive_store_errors = 0

@@ -1,0 +1,438 @@
+"""The `postgres` transport: the engine's ports over psycopg (async), wake-ups by LISTEN/NOTIFY.
+
+Every event state change is a call of a SQL API function (supabase/migrations/*_event_engine_api.sql);
+this module only maps rows to `Event` and back. Connections come from small pools: a connection the
+server killed (restart, `pg_terminate_backend`) fails one call, is discarded, and the next call gets a
+fresh one; the engine retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from salesflow.events.ports import Backlog, Delivery, Event, EventResult, TenantData
+
+log = logging.getLogger("salesflow.transports.postgres")
+
+CHANNEL = "salesflow_events"
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+_CLAIM = (
+    "select id, tenant_id, type, payload, attempts, max_attempts, ordering_key, correlation_id, causation_id, "
+    "source, created_at, run_after, succeeded_handlers from public.claim_events(%s, %s, %s)"
+)
+
+
+def _pool(url: str, size: int, name: str) -> AsyncConnectionPool:
+    # prepare_threshold=1: the engine repeats the same few statements, so prepare them at once.
+    return AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, "prepare_threshold": 1},
+        open=False,
+        timeout=15,
+        name=name,
+        reconnect_timeout=0,  # keep trying to reconnect forever; the engine reports the errors
+    )
+
+
+def _deliveries_json(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
+    return [
+        {"handler": d.handler, "status": d.status, "duration_ms": d.duration_ms, "error": d.error}
+        for d in deliveries
+    ]
+
+
+class PostgresEventStore:
+    """`EventStore` over psycopg: each method runs one SQL API function on a pooled connection."""
+
+    def __init__(self, url: str, pool_size: int = 4) -> None:
+        self.url = url
+        self.pool = _pool(url, pool_size, "salesflow-events")
+        self._opened = False
+
+    async def open(self) -> None:
+        if not self._opened:
+            await self.pool.open(wait=False)
+            self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.pool.close()
+            self._opened = False
+
+    async def claim(self, worker: str, batch: int, lease_seconds: float) -> list[Event]:
+        await self.open()
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(_CLAIM, (worker, batch, lease_seconds))).fetchall()
+        return [
+            Event(
+                id=r[0], tenant_id=r[1], type=r[2], payload=r[3], attempts=r[4], max_attempts=r[5],
+                ordering_key=r[6], correlation_id=r[7], causation_id=r[8], source=r[9], created_at=r[10],
+                run_after=r[11], succeeded_handlers=frozenset(r[12]) if r[12] else frozenset(),
+            )
+            for r in rows
+        ]
+
+    async def finish(self, worker: str, results: Sequence[EventResult], backoff_base_seconds: float) -> int:
+        await self.open()
+        body = json.dumps([
+            {
+                "id": str(r.event_id),
+                "outcome": r.outcome,
+                "error": r.error,
+                "retry_in_seconds": r.retry_in_seconds,
+                "deliveries": _deliveries_json(r.deliveries),
+            }
+            for r in results
+        ])
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "select public.finish_events(%s, %s::jsonb, %s)", (worker, body, backoff_base_seconds)
+                )
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    async def record_deliveries(self, worker: str, event_id: UUID, deliveries: Sequence[Delivery]) -> None:
+        await self.open()
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "select public.record_deliveries(%s, %s, %s::jsonb)",
+                (worker, event_id, json.dumps(_deliveries_json(deliveries))),
+            )
+
+    async def extend_lease(self, worker: str, event_ids: Sequence[UUID], lease_seconds: float) -> set[UUID]:
+        await self.open()
+        async with self.pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "select public.extend_lease(%s, %s::uuid[], %s)", (worker, list(event_ids), lease_seconds)
+                )
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    async def release(self, worker: str, event_ids: Sequence[UUID]) -> int:
+        await self.open()
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute("select public.release_events(%s, %s::uuid[])", (worker, list(event_ids)))
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    async def recover_expired_leases(self) -> int:
+        await self.open()
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute("select public.recover_expired_leases()")).fetchone()
+        return int(row[0]) if row else 0
+
+    async def next_due_in(self) -> float | None:
+        await self.open()
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute("select public.next_event_due()")).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def backlog(self) -> Backlog:
+        await self.open()
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute("select * from public.event_backlog()")).fetchone()
+        assert row is not None
+        return Backlog(int(row[0]), row[1], row[2])
+
+
+class PostgresWakeup:
+    """`Wakeup` by LISTEN on `salesflow_events` (the outbox's insert trigger NOTIFYs the event id).
+
+    A lost connection (server restart, terminated backend, network) is re-established with exponential
+    backoff and jitter (0.1 s doubling to 10 s); after every reconnect the engine is woken once, because
+    notifications sent while disconnected are gone. While idle the connection is checked every
+    `check_interval` seconds so a silently dead one is noticed.
+    """
+
+    def __init__(self, url: str, check_interval: float = 5.0, channel: str = CHANNEL) -> None:
+        if not _NAME.match(channel):
+            raise ValueError(f"channel: {channel!r} is not a plain identifier")
+        self.url = url
+        self.channel = channel
+        self.check_interval = check_interval
+        self._woken = asyncio.Event()
+        self._connected = False
+        self._reconnects = 0
+        self._ever_connected = False
+        self._first_attempt = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.last_error: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def reconnects(self) -> int:
+        return self._reconnects
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen_forever(), name="salesflow-listen")
+        await self._first_attempt.wait()
+
+    async def wait(self, timeout: float) -> bool:
+        if not self._woken.is_set():
+            try:
+                await asyncio.wait_for(self._woken.wait(), timeout)
+            except TimeoutError:
+                return False
+        self._woken.clear()
+        return True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+        self._connected = False
+
+    async def _listen_forever(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                await self._conn.execute(sql.SQL("listen {}").format(sql.Identifier(self.channel)))
+                self._connected = True
+                if self._ever_connected:
+                    self._reconnects += 1
+                    log.warning("LISTEN re-established", extra={"channel": self.channel,
+                                                               "reconnects": self._reconnects})
+                else:
+                    log.info("LISTEN established", extra={"channel": self.channel})
+                self._ever_connected = True
+                self._first_attempt.set()
+                self._woken.set()  # catch up on what was published while we were not listening
+                delay = 0.1
+                while True:
+                    async for _ in self._conn.notifies(timeout=self.check_interval):
+                        self._woken.set()
+                    await self._conn.execute("select 1")  # idle: prove the connection is alive
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._connected = False
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                self._first_attempt.set()
+                if self._conn is not None:
+                    with contextlib.suppress(Exception):  # already broken; closing is best effort
+                        await self._conn.close()
+                    self._conn = None
+                wait = delay * random.uniform(0.8, 1.2)
+                log.warning("LISTEN connection lost; reconnecting", extra={"error": self.last_error,
+                                                                          "retry_in_seconds": round(wait, 3)})
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, 10.0)
+
+
+def _qualified(table: str) -> sql.Composed:
+    parts = table.split(".")
+    if len(parts) == 1:
+        parts = ["public", parts[0]]
+    if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
+        raise ValueError(f"table: {table!r} is not `name` or `schema.name` (lower-case identifiers)")
+    return sql.SQL(".").join(sql.Identifier(p) for p in parts)
+
+
+def _columns(names: Sequence[str], what: str) -> list[str]:
+    for n in names:
+        if not _NAME.match(n):
+            raise ValueError(f"{what}: {n!r} is not a column name (lower-case identifier)")
+    return list(names)
+
+
+def _targets(on_conflict: str | Sequence[str]) -> list[str]:
+    names = [c.strip() for c in on_conflict.split(",")] if isinstance(on_conflict, str) else list(on_conflict)
+    return _columns(names, "on_conflict")
+
+
+class PostgresTenantData:
+    """`TenantData` for one tenant over psycopg. JSON in, JSON out: the database casts the values to the
+    column types (`jsonb_populate_record`), the way PostgREST does, so handlers behave the same on both
+    transports."""
+
+    def __init__(self, pool: AsyncConnectionPool, tenant_id: UUID, ensure_open: Any) -> None:
+        self._pool = pool
+        self._tenant_id = tenant_id
+        self._ensure_open = ensure_open
+
+    @property
+    def tenant_id(self) -> UUID:
+        return self._tenant_id
+
+    def _scoped_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        scoped = []
+        for i, row in enumerate(rows):
+            given = row.get("tenant_id")
+            if given is not None and str(given) != str(self._tenant_id):
+                raise PermissionError(
+                    f"rows[{i}].tenant_id: {given} is not this event's tenant {self._tenant_id}"
+                )
+            scoped.append({**row, "tenant_id": str(self._tenant_id)})
+        return scoped
+
+    async def _rows(self, query: sql.Composed, params: Sequence[Any]) -> list[dict[str, Any]]:
+        await self._ensure_open()
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            if cur.description is None:
+                return []
+            return [r[0] for r in await cur.fetchall()]
+
+    async def insert(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        on_conflict: str | Sequence[str] | None = None,
+        ignore_duplicates: bool = False,
+    ) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        scoped = self._scoped_rows(rows)
+        names = _columns(sorted({k for r in scoped for k in r}), "rows")
+        target = _qualified(table)
+        cols = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+        query = sql.SQL(
+            "insert into {target} as t ({cols}) select {cols} from jsonb_populate_recordset(null::{target}, %s)"
+        ).format(target=target, cols=cols)
+        if on_conflict is not None:
+            keys = _targets(on_conflict)
+            conflict = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
+            updates = [n for n in names if n not in keys and n != "tenant_id"]
+            if ignore_duplicates or not updates:
+                query += sql.SQL(" on conflict ({}) do nothing").format(conflict)
+            else:
+                query += sql.SQL(" on conflict ({}) do update set {} where t.tenant_id = excluded.tenant_id").format(
+                    conflict,
+                    sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates),
+                )
+        query += sql.SQL(" returning to_jsonb(t.*)")
+        return await self._rows(query, [Jsonb(scoped)])
+
+    async def upsert(
+        self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str | Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return await self.insert(table, rows, on_conflict=on_conflict)
+
+    def _where(self, match: Mapping[str, Any], alias: str) -> tuple[sql.Composable, list[Any]]:
+        names = _columns(list(match), "filters")
+        conditions: list[sql.Composable] = [sql.SQL("t.tenant_id = %s")]
+        params: list[Any] = [self._tenant_id]
+        for n in names:
+            if match[n] is None:
+                conditions.append(sql.SQL("t.{} is null").format(sql.Identifier(n)))
+            else:
+                conditions.append(sql.SQL("t.{0} = {1}.{0}").format(sql.Identifier(n), sql.Identifier(alias)))
+        return sql.SQL(" and ").join(conditions), params
+
+    async def select(
+        self,
+        table: str,
+        filters: Mapping[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        target = _qualified(table)
+        match = dict(filters or {})
+        where, params = self._where(match, "f")
+        query = sql.SQL(
+            "select to_jsonb(t.*) from {target} t, jsonb_populate_record(null::{target}, %s) f where "
+        ).format(target=target) + where
+        if limit is not None:
+            query += sql.SQL(" limit {}").format(sql.Literal(int(limit)))
+        rows = await self._rows(query, [Jsonb({k: v for k, v in match.items() if v is not None}), *params])
+        if columns:
+            wanted = _columns(list(columns), "columns")
+            return [{c: r.get(c) for c in wanted} for r in rows]
+        return rows
+
+    async def update(
+        self, table: str, values: Mapping[str, Any], match: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        if not values:
+            raise ValueError("values: nothing to update")
+        if "tenant_id" in values:
+            raise PermissionError("values.tenant_id: a row cannot move to another tenant")
+        target = _qualified(table)
+        names = _columns(list(values), "values")
+        where, params = self._where(match, "m")
+        query = (
+            sql.SQL("update {target} as t set {sets} from jsonb_populate_record(null::{target}, %s) v, "
+                    "jsonb_populate_record(null::{target}, %s) m where ").format(
+                target=target,
+                sets=sql.SQL(", ").join(sql.SQL("{0} = v.{0}").format(sql.Identifier(n)) for n in names),
+            )
+            + where
+            + sql.SQL(" returning to_jsonb(t.*)")
+        )
+        return await self._rows(
+            query, [Jsonb(dict(values)), Jsonb({k: v for k, v in match.items() if v is not None}), *params]
+        )
+
+    async def rpc(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
+        target = _qualified(function)
+        arguments = dict(args or {})
+        names = _columns(list(arguments), "args")
+        call = sql.SQL("{}({})").format(
+            target, sql.SQL(", ").join(sql.SQL("{} => %s").format(sql.Identifier(n)) for n in names)
+        )
+        params = [Jsonb(v) if isinstance(v, (dict, list)) else v for v in arguments.values()]
+        await self._ensure_open()
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(sql.SQL("select to_jsonb(r) from {} r").format(call), params)).fetchall()
+            returns_set = await (
+                await conn.execute(
+                    "select bool_or(p.proretset) from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+                    "where n.nspname = %s and p.proname = %s",
+                    function.split(".") if "." in function else ["public", function],
+                )
+            ).fetchone()
+        values = [r[0] for r in rows]
+        if returns_set and returns_set[0]:
+            return values
+        return values[0] if values else None
+
+
+class PostgresTenantDataFactory:
+    """Makes `PostgresTenantData` for each event's tenant, sharing one pool."""
+
+    def __init__(self, url: str, pool_size: int = 8) -> None:
+        self.pool = _pool(url, pool_size, "salesflow-handlers")
+        self._opened = False
+
+    async def open(self) -> None:
+        if not self._opened:
+            await self.pool.open(wait=False)
+            self._opened = True
+
+    def for_tenant(self, tenant_id: UUID) -> TenantData:
+        return PostgresTenantData(self.pool, tenant_id, self.open)
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.pool.close()
+            self._opened = False
