@@ -1,0 +1,76 @@
+"""`/functions/v1/<name>`: the edge-style Python functions in `functions/`, one folder each.
+
+A function is `functions/<name>/main.py` defining `async def handle(request: Request) -> Response`
+(starlette). As on Supabase, `verify_jwt` (from `[functions.<name>]` in supabase/config.toml, default on)
+makes the gateway refuse a request without a valid JWT of the project; a function that takes webhooks
+from providers turns it off and checks the provider's signature itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from salesflow.devstack.context import StackContext
+from salesflow.devstack.errors import ApiError
+from salesflow.devstack.keys import TokenError, verify
+
+Handler = Callable[[Request], Awaitable[Response]]
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class FunctionsRunner:
+    """Load and serve the functions of a folder."""
+
+    def __init__(self, ctx: StackContext, directory: Path, verify_jwt: dict[str, bool]) -> None:
+        self.ctx = ctx
+        self.directory = directory
+        self.verify_jwt = verify_jwt
+        self._loaded: dict[str, Handler] = {}
+
+    def names(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.name for p in self.directory.iterdir() if (p / "main.py").is_file() and _NAME.match(p.name))
+
+    def handler(self, name: str) -> Handler | None:
+        if name in self._loaded:
+            return self._loaded[name]
+        if not _NAME.match(name) or name not in self.names():
+            return None
+        path = self.directory / name / "main.py"
+        spec = importlib.util.spec_from_file_location(f"salesflow_functions.{name.replace('-', '_')}", path)
+        assert spec and spec.loader
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        handle = getattr(module, "handle", None)
+        if handle is None:
+            raise RuntimeError(f"{path}: a function defines `async def handle(request) -> Response`")
+        self._loaded[name] = handle
+        return handle
+
+    async def serve(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        handle = self.handler(name)
+        if handle is None:
+            return JSONResponse({"code": "NOT_FOUND", "message": f"Function not found: {name}"}, status_code=404)
+        if self.verify_jwt.get(name, True):
+            auth = request.headers.get("authorization", "")
+            token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            try:
+                if not token:
+                    raise TokenError("UNAUTHORIZED_NO_AUTH_HEADER", "Missing authorization header")
+                verify(token, self.ctx.jwt_secret)
+            except TokenError as exc:
+                return JSONResponse({"code": "UNAUTHORIZED_INVALID_JWT_FORMAT" if token else exc.code,
+                                     "message": exc.message}, status_code=401)
+        try:
+            return await handle(request)
+        except ApiError as exc:
+            return exc.response()
