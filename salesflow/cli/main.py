@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from salesflow.cli import db
+from salesflow.cli import db, dev, events, listen, run
 
 app = typer.Typer(
     name="salesflow",
@@ -13,6 +13,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(events.app, name="events")
+app.add_typer(dev.app, name="dev")
+app.command("listen")(listen.listen)
+app.command("run")(run.run)
 
 
 if __name__ == "__main__":  # pragma: no cover

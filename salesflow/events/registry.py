@@ -48,7 +48,7 @@ class Registry:
 
         def register(fn: HandlerFunction) -> HandlerFunction:
             module = fn.__module__.removeprefix(HANDLERS_PACKAGE + ".")
-            handler_name = name or f"{module}.{fn.__qualname__}"
+            handler_name = name or f"{module}.{fn.__name__}"
             for t in event_types:
                 existing = self._by_type.setdefault(t, [])
                 if any(h.name == handler_name for h in existing):

@@ -1,0 +1,116 @@
+"""`salesflow listen`: run the event engine until SIGTERM / Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import typer
+
+from salesflow import logging as sflog
+from salesflow.cli.db import DbUrl, database
+from salesflow.cli.output import fail
+from salesflow.events.engine import Engine, EngineSettings
+from salesflow.events.http import serve_metrics
+from salesflow.events.registry import HANDLERS_PACKAGE, discover
+from salesflow.settings import SettingsError, settings
+from salesflow.transports import TRANSPORTS, Transport, TransportName, open_transport
+
+
+def build_settings(
+    concurrency: int, batch: int, lease: float, poll_interval: float, shutdown_timeout: float, retry_base: float
+) -> EngineSettings:
+    """EngineSettings from CLI options; a bad value exits 2 naming the option."""
+    options = {
+        "--concurrency": (concurrency, concurrency >= 1, ">= 1"),
+        "--batch": (batch, 1 <= batch <= 1000, "between 1 and 1000"),
+        "--lease": (lease, lease >= 1, ">= 1 second"),
+        "--poll-interval": (poll_interval, poll_interval > 0, "> 0"),
+        "--shutdown-timeout": (shutdown_timeout, shutdown_timeout >= 0, ">= 0"),
+        "--retry-base": (retry_base, retry_base >= 0, ">= 0"),
+    }
+    for option, (value, ok, allowed) in options.items():
+        if not ok:
+            fail(f"{option}: must be {allowed} (got {value})")
+    return EngineSettings(
+        concurrency=concurrency,
+        batch=batch,
+        lease_seconds=lease,
+        poll_interval=poll_interval,
+        shutdown_timeout=shutdown_timeout,
+        backoff_base_seconds=retry_base,
+        maintenance_interval=max(0.5, min(5.0, lease / 2)),
+    )
+
+
+async def run_engine(
+    transport: Transport,
+    engine_settings: EngineSettings,
+    handler_packages: list[str],
+    metrics_port: int | None,
+    alongside: Callable[[Engine], Coroutine[Any, Any, None]] | None = None,
+) -> Engine:
+    """Run an engine on `transport` until it is stopped (signals are installed), optionally with a
+    coroutine running alongside (the demo). Returns the stopped engine."""
+    registry = discover(handler_packages)
+    engine = Engine(transport.store, transport.data, registry, engine_settings, wakeup=transport.wakeup)
+    engine.install_signal_handlers()
+    server = await serve_metrics(engine, metrics_port) if metrics_port else None
+    side: asyncio.Task[None] | None = None
+    try:
+        runner = asyncio.create_task(engine.run())
+        if alongside is not None:
+            side = asyncio.create_task(alongside(engine))
+        await runner
+    finally:
+        if side is not None and not side.done():
+            side.cancel()
+            await asyncio.gather(side, return_exceptions=True)
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        await transport.close()
+    return engine
+
+
+def listen(
+    transport: str = typer.Option("postgres", help=f"How to reach the database: {' or '.join(TRANSPORTS)}."),
+    concurrency: int = typer.Option(16, help="Handlers running at once in this process."),
+    batch: int = typer.Option(100, help="Events claimed per call (1-1000)."),
+    lease: float = typer.Option(60.0, help="Seconds an event stays leased; heartbeats extend it."),
+    poll_interval: float = typer.Option(5.0, help="Seconds between polls when no wake-up arrives."),
+    shutdown_timeout: float = typer.Option(20.0, help="Seconds in-flight handlers get on SIGTERM."),
+    retry_base: float = typer.Option(2.0, help="Backoff base in seconds: retry n waits base*2^(n-1) +-25%."),
+    metrics_port: int | None = typer.Option(None, help="Serve /metrics and /health on this port."),
+    handlers: list[str] = typer.Option(
+        [HANDLERS_PACKAGE], "--handlers", help="Package or module whose handlers to load (repeatable)."
+    ),
+    log_level: str | None = typer.Option(None, help="DEBUG, INFO, WARNING or ERROR (default SALESFLOW_LOG_LEVEL)."),
+    database_url: str | None = DbUrl,
+) -> None:
+    """Process outbox events: claim, run handlers, record deliveries, retry, dead-letter. Ctrl-C or SIGTERM
+    stops gracefully (in-flight handlers finish, the rest is released)."""
+    if transport not in TRANSPORTS:
+        fail(f"--transport: must be one of {', '.join(TRANSPORTS)} (got {transport!r})")
+    if metrics_port is not None and not 1 <= metrics_port <= 65535:
+        fail(f"--metrics-port: must be between 1 and 65535 (got {metrics_port})")
+    if log_level is not None and log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail(f"--log-level: must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
+    engine_settings = build_settings(concurrency, batch, lease, poll_interval, shutdown_timeout, retry_base)
+    try:
+        cfg = settings()
+    except SettingsError as exc:
+        fail(str(exc))
+    sflog.configure(log_level or cfg.SALESFLOW_LOG_LEVEL, cfg.SALESFLOW_LOG_FORMAT)
+    url = database(database_url).url if transport == "postgres" else None
+    try:
+        chosen: TransportName = "postgres" if transport == "postgres" else "supabase"
+        bundle = open_transport(chosen, cfg, url)
+    except LookupError as exc:
+        fail(str(exc))
+    try:
+        discover(handlers)
+    except ImportError as exc:
+        fail(f"--handlers: cannot import {exc.name or exc}")
+    asyncio.run(run_engine(bundle, engine_settings, handlers, metrics_port))
