@@ -335,8 +335,9 @@ def rpc_sql(cache: SchemaCache, fn: Function, args_json: str, given: list[str], 
     if fn.return_kind == "void":
         return prefix + sql.SQL("select {} from {}(select 1) _one").format(call, from_args)
     if fn.return_kind == "scalar" and not fn.returns_set:
-        return prefix + sql.SQL("select to_json({})::text, 1, to_json({})::text from {}(select 1) _one").format(
-            call, call, from_args)
+        return prefix + sql.SQL(
+            "select coalesce(to_json(_v)::text, 'null'), 1, null from {}lateral (select {} as _v) _one"
+        ).format(from_args, call)
     alias = fn.name
     root = options.get((), EmbedOptions())
     if fn.return_kind == "scalar":
