@@ -1,0 +1,127 @@
+"""/realtime/v1/websocket with the Python Realtime client and raw Phoenix frames: per-subscriber RLS,
+filters, large rows, token refresh, and the protocol's replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import jwt
+import psycopg
+import websockets
+
+from salesflow.devstack import DevStack
+from supabase import AsyncClient, acreate_client
+from tests.conftest import ACME, NORDLICHT
+from tests.devstack.conftest import PASSWORD
+
+
+async def signed_in(stack: DevStack, email: str) -> AsyncClient:
+    client = await acreate_client(stack.url, stack.anon_key)
+    await client.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+    return client
+
+
+async def eventually(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+async def subscribe(client: AsyncClient, name: str, received: list[dict[str, Any]], event: str = "*",
+                    table: str = "leads", filter: str | None = None) -> None:
+    channel = client.channel(name)
+    channel.on_postgres_changes(event, schema="public", table=table, filter=filter,  # type: ignore[arg-type]
+                                callback=lambda payload: received.append(payload["data"]))
+    await channel.subscribe()
+
+
+async def test_subscribers_receive_only_rows_their_token_may_select(database: str) -> None:
+    async with DevStack(database) as stack:
+        anna, bea = await signed_in(stack, "anna@acme.test"), await signed_in(stack, "bea@nordlicht.test")
+        service = await acreate_client(stack.url, stack.service_role_key)
+        anna_got: list[dict[str, Any]] = []
+        nordlicht_only: list[dict[str, Any]] = []
+        await subscribe(anna, "anna-leads", anna_got, event="INSERT")
+        await subscribe(service, "nordlicht-leads", nordlicht_only, filter=f"tenant_id=eq.{NORDLICHT}")
+
+        big_notes = "x" * 100_000  # far beyond a NOTIFY payload
+        acme_lead = (await anna.table("leads").insert({"name": "Acme big", "notes": big_notes}).execute()).data[0]
+        nord_lead = (await bea.table("leads").insert({"name": "Nordlicht new"}).execute()).data[0]
+        await bea.table("leads").update({"status": "contacted"}).eq("id", nord_lead["id"]).execute()
+        await bea.table("leads").delete().eq("id", nord_lead["id"]).execute()
+
+        await eventually(lambda: len(anna_got) == 1 and len(nordlicht_only) == 3)
+        await asyncio.sleep(0.3)  # nothing else may trickle in
+        assert len(anna_got) == 1 and len(nordlicht_only) == 3
+        assert anna_got[0]["record"]["id"] == acme_lead["id"] and anna_got[0]["record"]["notes"] == big_notes
+        assert anna_got[0]["record"]["tenant_id"] == ACME
+        assert {"name": "notes", "type": "text"} in anna_got[0]["columns"]
+        kinds = [str(getattr(c["type"], "value", c["type"])) for c in nordlicht_only]
+        assert kinds == ["INSERT", "UPDATE", "DELETE"]
+        assert nordlicht_only[1]["record"]["status"] == "contacted"
+        assert nordlicht_only[1]["old_record"] == {"id": nord_lead["id"]}
+        assert nordlicht_only[2]["old_record"] == {"id": nord_lead["id"]}
+        for client in (anna, bea, service):
+            await client.remove_all_channels()
+
+
+async def test_a_refreshed_access_token_changes_what_is_delivered(database: str) -> None:
+    async with DevStack(database) as stack:
+        max_client = await signed_in(stack, "max@consult.test")  # active tenant: Nordlicht
+        received: list[dict[str, Any]] = []
+        await subscribe(max_client, "max-leads", received, event="INSERT")
+        anna, bea = await signed_in(stack, "anna@acme.test"), await signed_in(stack, "bea@nordlicht.test")
+        await anna.table("leads").insert({"name": "For Acme"}).execute()
+        await bea.table("leads").insert({"name": "For Nordlicht"}).execute()
+        await eventually(lambda: len(received) == 1)
+        assert received[0]["record"]["name"] == "For Nordlicht"
+
+        # Max switches his active tenant to Acme and refreshes his token: the hook now picks Acme.
+        with psycopg.connect(database) as conn:
+            conn.execute("update auth.users set raw_app_meta_data = raw_app_meta_data || "
+                         "jsonb_build_object('tenant_id', %s::text) where email = 'max@consult.test'", (ACME,))
+        session = await max_client.auth.refresh_session()
+        assert session.session is not None
+        await max_client.realtime.set_auth(session.session.access_token)
+        await asyncio.sleep(0.2)
+        await anna.table("leads").insert({"name": "For Acme again"}).execute()
+        await bea.table("leads").insert({"name": "For Nordlicht again"}).execute()
+        await eventually(lambda: len(received) == 2)
+        await asyncio.sleep(0.3)
+        assert [r["record"]["name"] for r in received] == ["For Nordlicht", "For Acme again"]
+        for client in (max_client, anna, bea):
+            await client.remove_all_channels()
+
+
+async def test_phoenix_replies_heartbeats_and_refused_joins(database: str) -> None:
+    async with DevStack(database) as stack:
+        url = f"ws://127.0.0.1:{stack.port}/realtime/v1/websocket?apikey={stack.anon_key}&vsn=1.0.0"
+        expired = jwt.encode({"role": "authenticated", "sub": "x", "exp": int(time.time()) - 10},
+                             stack.jwt_secret, algorithm="HS256")
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "1"}))
+            reply = json.loads(await ws.recv())
+            assert reply == {"topic": "phoenix", "event": "phx_reply", "payload": {"status": "ok", "response": {}},
+                             "ref": "1", "join_ref": None}
+            join = {"config": {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "leads"}]},
+                    "access_token": expired}
+            await ws.send(json.dumps({"topic": "realtime:x", "event": "phx_join", "payload": join, "ref": "2",
+                                      "join_ref": "2"}))
+            refused = json.loads(await ws.recv())
+            assert refused["payload"]["status"] == "error" and refused["ref"] == "2"
+            bad_filter = {"config": {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "leads",
+                                                           "filter": "tenant_id=like.x"}]},
+                          "access_token": stack.service_role_key}
+            await ws.send(json.dumps({"topic": "realtime:y", "event": "phx_join", "payload": bad_filter,
+                                      "ref": "3", "join_ref": "3"}))
+            refused = json.loads(await ws.recv())
+            assert refused["payload"]["status"] == "error" and "filter" in refused["payload"]["response"]["reason"]
+        async with httpx.AsyncClient() as http:
+            no_key = await http.get(f"{stack.url}/realtime/v1/websocket")
+            assert no_key.status_code in (400, 401, 403, 404)
