@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from salesflow.cli import db, dev, events, listen, run
+from salesflow.cli import ai, db, dev, events, listen, run
 
 app = typer.Typer(
     name="salesflow",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(events.app, name="events")
 app.add_typer(dev.app, name="dev")
+app.add_typer(ai.app, name="ai")
 app.command("listen")(listen.listen)
 app.command("run")(run.run)
 
