@@ -19,11 +19,11 @@ from salesflow.ai.ports import RpcAIStore
 
 
 def adapt_argument(value: Any) -> Any:
-    """A Python value as a psycopg parameter: mappings and lists of mappings become jsonb."""
-    # Dicts and lists of dicts are JSON arguments; lists of scalars are Postgres arrays.
+    """A Python value as a psycopg parameter: mappings and lists travel as jsonb (as over PostgREST and
+    the handlers' TenantData.rpc), so every transport calls the same function signatures."""
     if isinstance(value, Mapping):
         return Jsonb(dict(value))
-    if isinstance(value, list) and any(isinstance(v, Mapping) for v in value):
+    if isinstance(value, list):
         return Jsonb(value)
     return value
 
