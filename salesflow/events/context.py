@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -17,21 +16,59 @@ T = TypeVar("T")
 ServiceFactory = Callable[["HandlerContext"], Any]
 
 
-@dataclass
 class HandlerContext:
     """The event being handled and what a handler may use while handling it.
 
-    `data` reads and writes only the event's tenant. `services` holds factories by name (attached by the
-    process that runs the engine, e.g. `{"ai": make_orchestrator}`); `service(name)` builds one on first
-    use and reuses it for the rest of this invocation.
+    `data` reads and writes only the event's tenant. `logger` adds the event's id, type, tenant, attempt
+    and the handler's name to every line. `services` holds factories by name (attached by the process
+    that runs the engine, e.g. `{"ai": make_orchestrator}`); `service(name)` builds one on first use and
+    reuses it for the rest of this invocation. `data` and `logger` are built on first use, so a handler
+    that needs neither costs nothing extra.
     """
 
-    event: Event
-    data: TenantData
-    logger: logging.LoggerAdapter[logging.Logger]
-    handler: str
-    services: Mapping[str, ServiceFactory] = field(default_factory=dict)
-    _built: dict[str, Any] = field(default_factory=dict, repr=False)
+    __slots__ = ("_built", "_data", "_data_factory", "_logger", "event", "handler", "services")
+
+    def __init__(
+        self,
+        event: Event,
+        data: TenantData | None = None,
+        logger: logging.LoggerAdapter[logging.Logger] | None = None,
+        handler: str = "",
+        services: Mapping[str, ServiceFactory] | None = None,
+        *,
+        data_factory: Callable[[UUID], TenantData] | None = None,
+    ) -> None:
+        if data is None and data_factory is None:
+            raise ValueError("HandlerContext needs data or a data_factory")
+        self.event = event
+        self.handler = handler
+        self.services: Mapping[str, ServiceFactory] = services or {}
+        self._data = data
+        self._data_factory = data_factory
+        self._logger = logger
+        self._built: dict[str, Any] = {}
+
+    @property
+    def data(self) -> TenantData:
+        """Reads and writes scoped to the event's tenant."""
+        if self._data is None:
+            assert self._data_factory is not None
+            self._data = self._data_factory(self.event.tenant_id)
+        return self._data
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose lines carry event_id, event_type, tenant_id, attempt and handler."""
+        if self._logger is None:
+            fields = {
+                "event_id": str(self.event.id),
+                "event_type": self.event.type,
+                "tenant_id": str(self.event.tenant_id),
+                "attempt": self.event.attempts,
+                "handler": self.handler,
+            }
+            self._logger = logging.LoggerAdapter(logging.getLogger(f"salesflow.handlers.{self.handler}"), fields)
+        return self._logger
 
     @property
     def tenant_id(self) -> UUID:

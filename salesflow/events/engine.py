@@ -105,6 +105,7 @@ class Engine:
         self._keyed: set[UUID] = set()  # held events that have an ordering_key
         self._results: asyncio.Queue[EventResult | None] = asyncio.Queue()
         self._health = _Health()
+        self._metric_children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._running = False
 
     # -- public ----------------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ class Engine:
     async def _handle(self, event: Event) -> EventResult:
         handlers = self.registry.handlers_for(event.type)
         if not handlers:
-            self.metrics.unhandled.labels(event.type).inc()
+            self._metric(self.metrics.unhandled, event.type).inc()
             if log.isEnabledFor(logging.INFO):
                 log.info("event has no handler", extra=self._event_fields(event))
             return EventResult(event.id, "processed")
@@ -260,13 +261,8 @@ class Engine:
         delays: list[float | None] = []
         permanent = False
         for position, handler in enumerate(to_run):
-            fields = self._event_fields(event, handler=handler.name)
             context = HandlerContext(
-                event=event,
-                data=self.data.for_tenant(event.tenant_id),
-                logger=logging.LoggerAdapter(logging.getLogger(f"salesflow.handlers.{handler.name}"), fields),
-                handler=handler.name,
-                services=self.services,
+                event, handler=handler.name, services=self.services, data_factory=self.data.for_tenant
             )
             started = time.perf_counter()
             error: str | None = None
@@ -282,16 +278,18 @@ class Engine:
                 delays.append(None)
             duration = time.perf_counter() - started
             status: DeliveryStatus = "succeeded" if error is None else "failed"
-            self.metrics.handler_duration.labels(handler.name, status).observe(duration)
+            self._metric(self.metrics.handler_duration, handler.name, status).observe(duration)
             if error is not None:
                 error = f"{handler.name}: {error}"[:MAX_ERROR_LENGTH]
                 errors.append(error)
             delivery = Delivery(handler.name, status, round(duration * 1000, 3), error)
             deliveries.append(delivery)
             if error is not None:
-                log.warning("handler failed", extra={**fields, "duration_ms": delivery.duration_ms, "error": error})
+                log.warning("handler failed", extra={**self._event_fields(event, handler.name),
+                                                     "duration_ms": delivery.duration_ms, "error": error})
             elif log.isEnabledFor(logging.INFO):
-                log.info("handler succeeded", extra={**fields, "duration_ms": delivery.duration_ms})
+                log.info("handler succeeded", extra={**self._event_fields(event, handler.name),
+                                                     "duration_ms": delivery.duration_ms})
             if status == "succeeded" and position < len(to_run) - 1:
                 # More handlers follow: record this success now so a crash does not repeat it.
                 try:
@@ -299,17 +297,25 @@ class Engine:
                 except Exception as exc:
                     self._store_failed("record_deliveries", exc)
         if not errors:
-            self.metrics.processed.labels(event.type).inc()
+            self._metric(self.metrics.processed, event.type).inc()
             return EventResult(event.id, "processed", deliveries)
         message = "; ".join(errors)[:MAX_ERROR_LENGTH]
         if permanent or event.attempts >= event.max_attempts:
-            self.metrics.failed.labels(event.type).inc()
+            self._metric(self.metrics.failed, event.type).inc()
             log.error("event failed for good", extra={**self._event_fields(event), "error": message})
             return EventResult(event.id, "failed" if permanent else "retry", deliveries, message)
-        self.metrics.retried.labels(event.type).inc()
+        self._metric(self.metrics.retried, event.type).inc()
         explicit = [d for d in delays if d is not None]
         retry_in = max(explicit) if explicit and len(explicit) == len(delays) else None
         return EventResult(event.id, "retry", deliveries, message, retry_in)
+
+    def _metric(self, family: Any, *labels: str) -> Any:
+        """A labelled metric child, cached: `labels()` is too slow to call per event."""
+        key = (id(family), labels)
+        child = self._metric_children.get(key)
+        if child is None:
+            child = self._metric_children[key] = family.labels(*labels)
+        return child
 
     @staticmethod
     def _event_fields(event: Event, handler: str | None = None) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def _pool(url: str, size: int, name: str) -> AsyncConnectionPool:
         url,
         min_size=1,
         max_size=size,
-        kwargs={"autocommit": True, "prepare_threshold": 1},
+        kwargs={"autocommit": True, "prepare_threshold": None},
         open=False,
         timeout=15,
         name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +62,7 @@ async def test_an_always_failing_handler_backs_off_then_dead_letters_while_other
         assert [c[0] for c in calls] == [1, 2, 3, 4]
         # Each retry waited longer than the one before (0.2 s, 0.4 s, 0.8 s +-25 %) and never ran early.
         run_afters = [c[1].timestamp() for c in calls]
-        gaps = [b - a for a, b in zip(run_afters, run_afters[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(run_afters)]
         assert gaps[0] < gaps[1] < gaps[2]
         assert all(started >= due for _, due_at, started in calls[1:] for due in [due_at.timestamp()])
 
