@@ -20,9 +20,10 @@ class UsageTracker:
     Every row carries its own `id` (the orchestrator makes them), which is how results find their rows.
     """
 
-    def __init__(self, store: AIStore, max_batch: int = 500) -> None:
+    def __init__(self, store: AIStore, max_batch: int = 100, parallel_writes: int = 4) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._parallel_writes = parallel_writes
         self._waiting: list[tuple[Mapping[str, Any], asyncio.Future[Mapping[str, Any]]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -41,26 +42,32 @@ class UsageTracker:
         return list(await asyncio.gather(*futures))
 
     async def _flush(self) -> None:
+        # Everything waiting goes out now, in batches of `max_batch` written side by side (up to
+        # `parallel_writes` connections), so a large burst is not one long statement.
         while self._waiting:
-            batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
-            try:
-                written = await self._store.track_usage([row for row, _ in batch])
-            except BaseException as exc:  # every waiter learns why its rows were not written
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
+            batches = []
+            while self._waiting and len(batches) < self._parallel_writes:
+                batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+                batches.append(batch)
+            await asyncio.gather(*(self._write(batch) for batch in batches))
+
+    async def _write(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[Mapping[str, Any]]]]) -> None:
+        try:
+            written = await self._store.track_usage([row for row, _ in batch])
+        except Exception as exc:  # every waiter learns why its rows were not written
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        by_id = {str(result["id"]): result for result in written}
+        for row, future in batch:
+            if future.done():
                 continue
-            by_id = {str(result["id"]): result for result in written}
-            for row, future in batch:
-                if future.done():
-                    continue
-                result = by_id.get(str(row["id"]))
-                if result is None:
-                    future.set_exception(RuntimeError(f"usage row {row['id']} was not written"))
-                else:
-                    future.set_result(result)
+            result = by_id.get(str(row["id"]))
+            if result is None:
+                future.set_exception(RuntimeError(f"usage row {row['id']} was not written"))
+            else:
+                future.set_result(result)
 
     async def drain(self) -> None:
         """Wait until everything queued so far is written."""
