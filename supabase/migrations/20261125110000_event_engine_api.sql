@@ -18,10 +18,6 @@ alter table public.events add column if not exists last_lease_expired_at timesta
 -- of one key; recovery looks at expired leases. These replace the outbox's first-draft claim indexes.
 drop index if exists public.events_pending_due_idx;
 drop index if exists public.events_processing_key_idx;
--- An index on (status, type) costs every claim and finish an index insert, and lures the planner into
--- walking all dead 'processing' versions a busy outbox leaves behind until vacuum. The status report
--- reads counts with one scan instead; failed events have their own small partial index below.
-drop index if exists public.events_status_type_idx;
 create index if not exists events_claim_idx on public.events (run_after, seq) where status = 'pending';
 create index if not exists events_active_key_idx on public.events (ordering_key, seq)
   where status in ('pending', 'processing') and ordering_key is not null;
@@ -80,8 +76,8 @@ begin
         attempts = e.attempts + 1,
         locked_by = p_worker,
         locked_until = now() + make_interval(secs => p_lease_seconds)
-    -- any(array(...)) makes this an index lookup per picked id, never a scan of the whole outbox.
-    where e.id = any(array(select picked.id from picked))
+    from picked
+    where e.id = picked.id
     returning e.*
   )
   select c.id, c.tenant_id, c.type, c.payload, c.attempts, c.max_attempts, c.ordering_key,
@@ -143,24 +139,16 @@ begin
       coalesce(bad, 'nothing') using errcode = '22023';
   end if;
 
-  with r as materialized (
+  with r as (
     select x.id, x.outcome, x.error, x.retry_in_seconds, x.deliveries
     from jsonb_to_recordset(p_results)
       as x(id uuid, outcome text, error text, retry_in_seconds double precision, deliveries jsonb)
-  ), mine as materialized (
+  ), mine as (
     select e.id, e.tenant_id, e.attempts, e.max_attempts, r.outcome, r.error, r.retry_in_seconds,
            r.deliveries
-    -- One primary-key lookup per result. The status test stays outside the locking subquery (which is
-    -- never flattened into a join) so no index on status can be chosen: such a plan walks every dead
-    -- 'processing' version a busy outbox leaves behind until vacuum.
-    from r cross join lateral (
-      select ev.id, ev.tenant_id, ev.attempts, ev.max_attempts, ev.status, ev.locked_by
-      from public.events ev
-      where ev.id = r.id
-      offset 0  -- keeps the outer status test from being pushed down into this lookup
-      for update
-    ) e
+    from public.events e join r on r.id = e.id
     where e.status = 'processing' and e.locked_by = p_worker
+    for update of e
   ), recorded as (
     insert into public.event_deliveries as d
       (event_id, handler, tenant_id, status, attempts, last_error, duration_ms, started_at, finished_at)
@@ -195,7 +183,7 @@ begin
         locked_by = null,
         locked_until = null
     from mine m
-    where e.id = m.id and e.id = any(array(select mine.id from mine))
+    where e.id = m.id
     returning e.id
   )
   select count(*) into finished from updated;
