@@ -5,6 +5,10 @@
 -- channel `salesflow_realtime` when it commits. A change whose JSON does not fit a NOTIFY payload (8,000
 -- bytes) is parked in realtime.dev_changes and only its id travels; the stack reads and deletes it.
 -- Rows therefore arrive exactly as they were written, whatever their size.
+--
+-- realtime.dev_subscriptions mirrors the bindings of the joined channels (kept by the stack, keyed by the
+-- pid of its LISTEN connection): a change nobody subscribed to is not serialized or sent at all, the way
+-- real Realtime only does work for subscribed tables.
 
 create schema if not exists realtime;
 revoke all on schema realtime from public;
@@ -25,6 +29,24 @@ begin
 end
 $$;
 
+create table if not exists realtime.dev_subscriptions (
+  listener_pid integer not null,
+  schema_name text not null,
+  table_name text not null,
+  event text not null check (event in ('INSERT', 'UPDATE', 'DELETE', '*')),
+  primary key (listener_pid, schema_name, table_name, event)
+);
+alter table realtime.dev_subscriptions enable row level security;
+revoke all on table realtime.dev_subscriptions from public;
+do $$
+begin
+  if not exists (select 1 from pg_policies where schemaname = 'realtime' and tablename = 'dev_subscriptions') then
+    create policy "only the local stack reads subscriptions" on realtime.dev_subscriptions
+      for all to public using (false) with check (false);
+  end if;
+end
+$$;
+
 create or replace function realtime.dev_capture() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -34,6 +56,13 @@ declare
   payload text;
   parked bigint;
 begin
+  if not exists (
+    select 1 from realtime.dev_subscriptions s
+    where s.schema_name in (tg_table_schema, '*') and s.table_name in (tg_table_name, '*')
+      and s.event in (tg_op, '*')
+  ) then
+    return null;
+  end if;
   change := jsonb_build_object(
     'schema', tg_table_schema,
     'table', tg_table_name,

@@ -7,6 +7,7 @@ bad signature, any algorithm other than HS256 (so `alg: none` never passes), and
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,30 @@ def api_keys(secret: str) -> ApiKeys:
     return ApiKeys(anon=api_key("anon", secret), service_role=api_key("service_role", secret))
 
 
+_verified: dict[tuple[str, str], dict[str, Any]] = {}
+_VERIFIED_MAX = 4096
+
+
 def verify(token: str, secret: str) -> dict[str, Any]:
-    """The claims of a valid token; raises TokenError with PostgREST's code otherwise."""
+    """The claims of a valid token; raises TokenError with PostgREST's code otherwise.
+
+    A token whose signature was checked once is remembered (clients send the same few tokens with every
+    request); its expiry is still checked on every use.
+    """
+    known = _verified.get((token, secret))
+    if known is not None:
+        exp = known.get("exp")
+        if isinstance(exp, int | float) and exp <= time.time():
+            raise TokenError("PGRST303", "JWT expired")
+        return known
+    claims = _verify(token, secret)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(token, secret)] = claims
+    return claims
+
+
+def _verify(token: str, secret: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:

@@ -146,6 +146,8 @@ class RealtimeHub:
         self._listener: asyncio.Task[None] | None = None
         self._bypass_roles: dict[str, bool] = {}
         self.listening = asyncio.Event()
+        self._listener_pid: int | None = None
+        self._sync_lock = asyncio.Lock()
 
     async def install_capture(self) -> None:
         """Install (idempotently) the capture trigger on every table of the publication."""
@@ -157,6 +159,10 @@ class RealtimeHub:
         self._listener = asyncio.create_task(self._listen_forever(), name="realtime-listen")
 
     async def stop(self) -> None:
+        for session in list(self.sessions):
+            session.channels.clear()
+        with contextlib.suppress(Exception):
+            await self.sync_subscriptions()
         if self._listener:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -170,6 +176,9 @@ class RealtimeHub:
             try:
                 async with await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True) as conn:
                     await conn.execute(sql.SQL("listen {}").format(sql.Identifier(CHANNEL)))
+                    cur = await conn.execute("select pg_backend_pid()")
+                    self._listener_pid = int((await cur.fetchone())[0])  # type: ignore[index]
+                    await self.sync_subscriptions()
                     self.listening.set()
                     delay = 0.1
                     async for note in conn.notifies():
@@ -184,6 +193,27 @@ class RealtimeHub:
                 log.warning("realtime: change feed lost (%s); reconnecting in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def sync_subscriptions(self) -> None:
+        """Mirror the joined bindings into realtime.dev_subscriptions, so the capture trigger only
+        serializes and sends changes somebody subscribed to. Rows of stack processes that are gone
+        (their LISTEN backend no longer exists) are removed on the way."""
+        if self._listener_pid is None:
+            return
+        wanted = sorted({(b.schema, b.table or "*", b.event) for session in self.sessions
+                         for channel in session.channels.values() for b in channel.bindings})
+        async with self._sync_lock:
+            assert self.ctx.pool is not None
+            async with self.ctx.pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    "delete from realtime.dev_subscriptions where listener_pid = %s "
+                    "or listener_pid not in (select pid from pg_stat_activity)", (self._listener_pid,))
+                if wanted:
+                    async with conn.cursor() as cur:
+                        await cur.executemany(
+                            "insert into realtime.dev_subscriptions (listener_pid, schema_name, table_name, event) "
+                            "values (%s, %s, %s, %s) on conflict do nothing",
+                            [(self._listener_pid, *w) for w in wanted])
 
     async def _on_change(self, payload: str) -> None:
         change = json.loads(payload)
@@ -280,7 +310,7 @@ class RealtimeHub:
                 if text is None:
                     continue  # binary frames carry broadcasts, which the local stack does not relay
                 try:
-                    self._handle(session, text)
+                    await self._handle(session, text)
                 except (ValueError, KeyError, TypeError) as exc:
                     log.debug("realtime: unreadable message %r: %s", text[:200], exc)
         except WebSocketDisconnect:
@@ -288,6 +318,9 @@ class RealtimeHub:
         finally:
             self.sessions.discard(session)
             session.outbox.put_nowait(None)
+            if session.channels:
+                with contextlib.suppress(Exception):
+                    await self.sync_subscriptions()
             with contextlib.suppress(Exception):
                 await writer
 
@@ -301,7 +334,7 @@ class RealtimeHub:
             except Exception:
                 return
 
-    def _handle(self, session: Session, text: str) -> None:
+    async def _handle(self, session: Session, text: str) -> None:
         decoded = json.loads(text)
         if isinstance(decoded, list):
             join_ref, ref, topic, event, payload = decoded
@@ -311,7 +344,7 @@ class RealtimeHub:
         if topic == "phoenix" and event == "heartbeat":
             session.reply(topic, ref, None, "ok", {})
         elif event == "phx_join":
-            self._join(session, topic, ref, join_ref, payload)
+            await self._join(session, topic, ref, join_ref, payload)
         elif event == "access_token":
             channel = session.channels.get(topic)
             if channel is not None:
@@ -323,6 +356,7 @@ class RealtimeHub:
                                                    "status": "error"})
         elif event == "phx_leave":
             session.channels.pop(topic, None)
+            await self.sync_subscriptions()
             session.reply(topic, ref, join_ref, "ok", {})
             session.push(topic, "phx_close", {}, ref, join_ref)
         elif ref is not None:
@@ -335,7 +369,7 @@ class RealtimeHub:
         except TokenError:
             return None
 
-    def _join(self, session: Session, topic: str, ref: str | None, join_ref: str | None,
+    async def _join(self, session: Session, topic: str, ref: str | None, join_ref: str | None,
               payload: dict[str, Any]) -> None:
         join_ref = join_ref or ref
         claims = self._claims(str(payload.get("access_token") or ""), session)
@@ -349,6 +383,8 @@ class RealtimeHub:
             session.reply(topic, ref, join_ref, "error", {"reason": str(exc)})
             return
         session.channels[topic] = Channel(topic, join_ref, bindings, claims)
+        # the capture trigger must know about the bindings before the client hears it is subscribed
+        await self.sync_subscriptions()
         session.reply(topic, ref, join_ref, "ok",
                       {"postgres_changes": [{"id": b.id, **b.echo} for b in bindings]})
         if bindings:
