@@ -45,7 +45,7 @@ class UsageTracker:
         # Everything waiting goes out now, in batches of `max_batch` written side by side (up to
         # `parallel_writes` connections), so a large burst is not one long statement.
         while self._waiting:
-            batches = []
+            batches: list[list[tuple[Mapping[str, Any], asyncio.Future[Mapping[str, Any]]]]] = []
             while self._waiting and len(batches) < self._parallel_writes:
                 batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
                 batches.append(batch)
