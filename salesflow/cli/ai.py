@@ -292,3 +292,64 @@ def usage(
     print_table(names, [[f"{float(r[n]):.6f}" if n == "cost_usd" else r[n] for n in names] for r in rows])
     total = sum(float(r["cost_usd"]) for r in rows)
     typer.echo(f"{sum(r['calls'] for r in rows)} call(s), ${total:.6f}")
+
+
+budget_app = typer.Typer(help="Monthly AI budgets per tenant (and optionally per scenario).", no_args_is_help=True)
+app.add_typer(budget_app, name="budget")
+
+
+@budget_app.command("set")
+def budget_set(
+    tenant: str = typer.Option(..., "--tenant", help="Tenant id."),
+    limit: float = typer.Option(..., "--limit", help="Monthly limit in USD (0 stops paid calls)."),
+    scenario: str | None = typer.Option(None, "--scenario", help="Only this scenario (default: all together)."),
+    at_limit: str = typer.Option("fallback_local", "--at-limit", help="fallback_local or refuse."),
+    database_url: str | None = DbUrl,
+) -> None:
+    """Set (or change) a tenant's monthly AI budget."""
+    tenant_id = _uuid(tenant, "--tenant")
+    if limit < 0:
+        fail(f"--limit must be >= 0 (got {limit})")
+    if at_limit not in ("fallback_local", "refuse"):
+        fail(f"--at-limit must be fallback_local or refuse (got {at_limit!r})")
+    if scenario is not None and scenario not in SCENARIOS:
+        fail(f"--scenario: unknown scenario {scenario!r}; known scenarios: {', '.join(SCENARIOS)}")
+    with _connect(database_url) as conn:
+        try:
+            conn.execute(
+                "insert into public.ai_budgets (tenant_id, scenario, monthly_limit_usd, at_limit) "
+                "values (%s, %s, %s, %s) on conflict on constraint ai_budgets_key do update "
+                "set monthly_limit_usd = excluded.monthly_limit_usd, at_limit = excluded.at_limit, updated_at = now()",
+                (tenant_id, scenario, limit, at_limit),
+            )
+        except psycopg.errors.ForeignKeyViolation:
+            fail(f"--tenant: no tenant {tenant_id}")
+    scope = f"scenario {scenario}" if scenario else "all scenarios"
+    typer.echo(f"budget of tenant {tenant_id} for {scope}: ${limit:.2f} a month, at the limit: {at_limit}")
+
+
+@budget_app.command("show")
+def budget_show(
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant."),
+    json_output: bool = JsonOpt,
+    database_url: str | None = DbUrl,
+) -> None:
+    """Budgets with this month's spending and open reservations."""
+    tenant_id = _uuid(tenant, "--tenant")
+    with _connect(database_url) as conn:
+        cur = conn.execute(
+            "select b.tenant_id::text as tenant_id, coalesce(b.scenario, '(all)') as scenario, "
+            "b.monthly_limit_usd as limit_usd, coalesce(p.spent_usd, 0) as spent_usd, "
+            "coalesce(p.reserved_usd, 0) as reserved_usd, b.at_limit, p.exceeded_at "
+            "from public.ai_budgets b left join public.ai_budget_periods p on p.tenant_id = b.tenant_id "
+            "and p.scenario is not distinct from b.scenario "
+            "and p.period = date_trunc('month', now() at time zone 'utc')::date "
+            "where %s::uuid is null or b.tenant_id = %s::uuid order by 1, 2",
+            (tenant_id, tenant_id),
+        )
+        names = [d.name for d in cur.description or []]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    if json_output:
+        print_json([{**r, **{k: float(r[k]) for k in ("limit_usd", "spent_usd", "reserved_usd")}} for r in rows])
+        return
+    print_table(names, [[r[n] for n in names] for r in rows])

@@ -121,3 +121,18 @@ def test_usage_by_scenario_and_model(database: str) -> None:
     assert code == 0 and out.strip().endswith("0 call(s), $0.000000")
     code, out, _ = ai(database, "usage", "--tenant", ACME, "--month", "2020-01", "--json")
     assert json.loads(out) == []
+
+
+def test_budget_set_and_show(database: str) -> None:
+    code, out, err = ai(database, "budget", "set", "--tenant", ACME, "--limit", "25", "--at-limit", "refuse")
+    assert code == 0, err
+    assert "$25.00 a month, at the limit: refuse" in out
+    assert ai(database, "budget", "set", "--tenant", ACME, "--limit", "5", "--scenario", "lead_scoring")[0] == 0
+    assert ai(database, "budget", "set", "--tenant", ACME, "--limit", "30", "--at-limit", "refuse")[0] == 0
+    code, out, _ = ai(database, "budget", "show", "--json")
+    budgets = {(b["scenario"], b["limit_usd"], b["at_limit"]) for b in json.loads(out)}
+    assert budgets == {("(all)", 30.0, "refuse"), ("lead_scoring", 5.0, "fallback_local")}
+    code, _, err = ai(database, "budget", "set", "--tenant", ACME, "--limit", "-1")
+    assert code == 2 and "--limit must be >= 0" in err
+    code, _, err = ai(database, "budget", "set", "--tenant", ACME, "--limit", "1", "--at-limit", "block")
+    assert code == 2 and "--at-limit must be fallback_local or refuse" in err
