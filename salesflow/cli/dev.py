@@ -77,7 +77,12 @@ def dev(
         fail(str(exc), code=1)
     typer.echo(f"{len(applied)} migration(s) applied" + (", seed loaded" if seed else ""), err=True)
     stack = DevStack(loc.url, host=host, port=chosen, jwt_secret=cfg.SUPABASE_JWT_SECRET)
-    asyncio.run(_serve(stack, loc.url))
+    try:
+        import uvloop  # the faster event loop, when installed (as uvicorn's `standard` extra does)
+    except ImportError:
+        asyncio.run(_serve(stack, loc.url))
+    else:
+        uvloop.run(_serve(stack, loc.url))
 
 
 async def _serve(stack: DevStack, db_url: str) -> None:

@@ -98,6 +98,11 @@ class AuthService:
             "amr": [{"method": method, "timestamp": now}], "session_id": session_id,
             "is_anonymous": bool(user["is_anonymous"]),
         }
+        async with conn.transaction():
+            return await self._issue(conn, user, claims, now, session_id, method)
+
+    async def _issue(self, conn: psycopg.AsyncConnection[Any], user: dict[str, Any], claims: dict[str, Any],
+                     now: int, session_id: str, method: str) -> dict[str, Any]:
         if self.config.hook_function:
             event = {"user_id": str(user["id"]), "claims": claims, "authentication_method": method}
             # Supabase Auth connects as supabase_auth_admin to run the hook: its grants apply, not ours
@@ -115,7 +120,6 @@ class AuthService:
             "insert into auth.refresh_tokens (token, user_id, session_id) values (%s, %s, %s)",
             (refresh, user["id"], session_id))
         await conn.execute("update auth.users set last_sign_in_at = now() where id = %s", (user["id"],))
-        await conn.commit()
         return {
             "access_token": sign(claims, self.ctx.jwt_secret), "token_type": "bearer",
             "expires_in": self.config.jwt_expiry, "expires_at": claims.get("exp", now + self.config.jwt_expiry),
@@ -156,18 +160,17 @@ class AuthService:
 
     async def _refresh(self, conn: psycopg.AsyncConnection[Any], body: dict[str, Any]) -> dict[str, Any]:
         token = str(body.get("refresh_token") or "")
-        cur = await conn.execute(
-            "update auth.refresh_tokens set revoked = true, updated_at = now() where token = %s and not revoked "
-            "returning user_id, session_id", (token,))
-        row = await cur.fetchone()
-        if row is None:
-            await conn.rollback()
-            raise AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
-        user = await self._user(conn, "id", row[0])
-        if user is None:
-            await conn.rollback()
-            raise AuthError(400, "user_not_found", "User from refresh token not found")
-        return await self.access_token(conn, user, str(row[1] or uuid.uuid4()), method="token_refresh")
+        async with conn.transaction():  # the old token is spent only if the new session is issued
+            cur = await conn.execute(
+                "update auth.refresh_tokens set revoked = true, updated_at = now() where token = %s "
+                "and not revoked returning user_id, session_id", (token,))
+            row = await cur.fetchone()
+            if row is None:
+                raise AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+            user = await self._user(conn, "id", row[0])
+            if user is None:
+                raise AuthError(400, "user_not_found", "User from refresh token not found")
+            return await self.access_token(conn, user, str(row[1] or uuid.uuid4()), method="token_refresh")
 
     async def _bearer_user(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
         caller = self.ctx.caller(request)

@@ -9,6 +9,7 @@ request then runs in one transaction after the same `set_config` calls PostgREST
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import HTTPConnection
 
@@ -25,11 +27,14 @@ from salesflow.devstack import schema
 from salesflow.devstack.errors import ApiError
 from salesflow.devstack.keys import ApiKeys, TokenError, verify
 
-SETUP_SQL = (
-    "select set_config('role', %(role)s, true), set_config('request.jwt.claims', %(claims)s, true), "
-    "set_config('request.method', %(method)s, true), set_config('request.path', %(path)s, true), "
-    "set_config('request.headers', %(headers)s, true), set_config('search_path', %(search_path)s, true), "
-    "set_config('transaction_read_only', %(read_only)s, true)"
+# `begin` and the set_config calls travel as one simple-protocol message (one round trip). The values are
+# escaped as literals by psycopg (sql.Literal), because the simple protocol has no parameters; the
+# request's own statement that follows binds its values as parameters.
+SETUP_SQL = sql.SQL(
+    "begin; select set_config('role', {role}, true), set_config('request.jwt.claims', {claims}, true), "
+    "set_config('request.method', {method}, true), set_config('request.path', {path}, true), "
+    "set_config('request.headers', {headers}, true), set_config('search_path', {search_path}, true), "
+    "set_config('transaction_read_only', {read_only}, true)"
 )
 
 
@@ -117,11 +122,17 @@ class StackContext:
         await self.check_role(caller)
         assert self.pool is not None
         search_path = ", ".join(f'"{s}"' for s in (schema_name, *self.extra_search_path))
-        # Pipeline mode: BEGIN, the set_config call and the request's statement travel together, so a
-        # request costs two round trips (statement, COMMIT) instead of four.
-        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
-            await conn.execute(SETUP_SQL, {
-                "role": caller.role, "claims": json.dumps(caller.claims), "method": method, "path": path,
-                "headers": json.dumps(headers), "search_path": search_path, "read_only": "on" if read_only else "off",
-            })
-            yield conn
+        setup = SETUP_SQL.format(
+            role=sql.Literal(caller.role), claims=sql.Literal(json.dumps(caller.claims)),
+            method=sql.Literal(method), path=sql.Literal(path), headers=sql.Literal(json.dumps(headers)),
+            search_path=sql.Literal(search_path), read_only=sql.Literal("on" if read_only else "off"))
+        # Pool connections are in autocommit mode: the transaction is begun by SETUP_SQL and ended here.
+        async with self.pool.connection() as conn:
+            await conn.execute(setup)
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("rollback")
+                raise
+            await conn.execute("commit")

@@ -110,7 +110,7 @@ class DevStack:
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             ctx.pool = AsyncConnectionPool(self.database_url, min_size=1, max_size=self.pool_size, open=False,
-                                           kwargs={"application_name": "salesflow-dev"})
+                                           kwargs={"application_name": "salesflow-dev", "autocommit": True})
             await ctx.pool.open(wait=True, timeout=15)
             await hub.install_capture()
             await ctx.schema_cache(refresh=True)
