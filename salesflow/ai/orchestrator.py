@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -102,7 +102,7 @@ class AIRuntime:
         prompt_ttl_seconds: float = 10.0,
         result_ttl_seconds: float = 300.0,
         model_groups: Mapping[str, tuple[str, ...]] | None = None,
-        today: Any = None,
+        today: Callable[[], date] | None = None,
     ) -> None:
         providers: dict[str, Provider] = {"local": LocalProvider()}
         if remote is not None:
@@ -113,7 +113,7 @@ class AIRuntime:
         self.model_groups = dict(model_groups or MODEL_GROUPS)
         self.result_ttl_seconds = result_ttl_seconds
         self._results: OrderedDict[str, tuple[float, BaseModel]] = OrderedDict()
-        self._today = today or (lambda: datetime.now(UTC).date())
+        self._today: Callable[[], date] = today or (lambda: datetime.now(UTC).date())
 
     @classmethod
     def from_settings(cls, api_key: str | None, base_url: str | None = None, **kwargs: Any) -> AIRuntime:
@@ -129,7 +129,8 @@ class AIRuntime:
         return Orchestrator(self, store)
 
     def today(self) -> date:
-        return self._today()  # type: ignore[no-any-return]
+        """Today's date (UTC), as the scenarios see it (due dates, prompts)."""
+        return self._today()
 
     def cached_result(self, key: str) -> BaseModel | None:
         entry = self._results.get(key)
@@ -180,8 +181,6 @@ class Orchestrator:
 
         prompt = await self.runtime.prompts.get(self.store, sc.name, tenant, label, locale)
         messages = prompt.render(sc.variables(inp, prompt.locale))
-        # Contact details are masked only in what leaves the process (the local rules never send anything).
-        outbound = messages if sc.needs_contact_details else None
 
         call = _Call(
             orchestrator=self, scenario=sc, tenant_id=tenant, lead_id=lead,
@@ -215,16 +214,16 @@ class Orchestrator:
             call.reservation_id = budget.get("reservation_id")
 
         today = self.runtime.today()
+        outbound: list[dict[str, str]] = []
 
         def request_for(deployment: Deployment) -> CompletionRequest:
-            nonlocal outbound
-            if deployment.paid and outbound is None:
-                outbound = mask_messages(messages)
+            # Contact details are masked only in what leaves the process (the local rules send nothing).
+            if deployment.paid and not outbound:
+                outbound.extend(messages if sc.needs_contact_details else mask_messages(messages))
             return CompletionRequest(
-                scenario=sc, model=deployment.model, messages=outbound if deployment.paid else messages,  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=temperature, timeout=self.runtime.router.policy.timeout_seconds, input=inp,
-                locale=prompt.locale, today=today,
+                scenario=sc, model=deployment.model, messages=outbound if deployment.paid else messages,
+                max_tokens=max_tokens, temperature=temperature,
+                timeout=self.runtime.router.policy.timeout_seconds, input=inp, locale=prompt.locale, today=today,
             )
 
         try:
@@ -302,11 +301,12 @@ class _Call:
         await self.track(attempts)
         await self.settle()
         final = self.rows[-1]
-        log.debug(
-            "AI call done",
-            extra={"tenant_id": self.tenant_id, "scenario": self.scenario.name, "call_id": self.call_id,
-                   "provider": deployment.provider, "attempts": len(self.rows)},
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "AI call done",
+                extra={"tenant_id": self.tenant_id, "scenario": self.scenario.name, "call_id": self.call_id,
+                       "provider": deployment.provider, "attempts": len(self.rows)},
+            )
         return AIResult(
             scenario=self.scenario.name,
             output=output,

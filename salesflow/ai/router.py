@@ -160,6 +160,11 @@ class Router:
                     Attempt(deployment, exc.outcome, _ms(started), deployment.model,
                             error_class=exc.error_class, error=str(exc)[:500])
                 )
+                log.warning(
+                    "AI request failed",
+                    extra={"deployment": deployment.key, "outcome": exc.outcome, "error_class": exc.error_class,
+                           "retry": retry, "will_retry": exc.retryable and retry < self.policy.retries},
+                )
                 if exc.retryable and retry < self.policy.retries:
                     retry += 1
                     await self._sleep(self.policy.backoff(retry, exc.retry_after))
@@ -175,12 +180,16 @@ class Router:
             if completion.refusal:
                 # The model declined on purpose: not a health problem, and asking again will not help.
                 attempt.outcome, attempt.error_class, attempt.error = "refusal", "Refusal", completion.refusal[:500]
+                log.warning("AI model refused", extra={"deployment": deployment.key})
                 return None
             try:
                 output = _validate(completion, output_model)
             except (ValidationError, ValueError) as exc:
                 attempt.outcome, attempt.error_class = "invalid_output", type(exc).__name__
                 attempt.error = str(exc)[:500]
+                log.warning("AI output failed validation",
+                            extra={"deployment": deployment.key, "repairing": not repaired,
+                                   "error": attempt.error[:200]})
                 if repaired:
                     self._failed(deployment)
                     return None
