@@ -68,6 +68,10 @@ class EngineSettings:
                 raise ValueError(f"EngineSettings.{name}: invalid value {getattr(self, name)!r}")
 
 
+class _Stopped(Exception):
+    """Internal: the claim loop ends because stop() was called."""
+
+
 @dataclass
 class _Health:
     started_at: float = 0.0
@@ -189,7 +193,9 @@ class Engine:
             want = min(s.batch, free)
             self._wake.clear()
             try:
-                events = await self.store.claim(self.worker, want, s.lease_seconds)
+                events = await self._claim_unless_stopped(want)
+            except _Stopped:
+                return
             except Exception as exc:
                 error_delay = min(max(error_delay * 2, 0.1), 5.0)
                 self._store_failed("claim", exc, retry_in=error_delay)
@@ -210,6 +216,27 @@ class Engine:
             if backlog_likely:
                 continue
             await self._idle_wait()
+
+    async def _claim_unless_stopped(self, want: int) -> list[Event]:
+        """Claim; on stop(), give a claim in progress a second, then abandon it (a database that does not
+        answer must not hold up shutdown). Events a claim returns after stop() are released at once."""
+        claim = asyncio.ensure_future(self.store.claim(self.worker, want, self.settings.lease_seconds))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({claim, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not claim.done():
+            try:
+                events = await asyncio.wait_for(claim, 1.0)
+            except TimeoutError:
+                raise _Stopped() from None
+        else:
+            events = claim.result()
+        if self._stopping.is_set() and events:
+            await self.store.release(self.worker, [e.id for e in events])
+            raise _Stopped()
+        return events
 
     async def _idle_wait(self) -> None:
         """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval."""

@@ -45,7 +45,7 @@ def _pool(url: str, size: int, name: str) -> AsyncConnectionPool:
         max_size=size,
         kwargs={"autocommit": True, "prepare_threshold": None},
         open=False,
-        timeout=15,
+        timeout=10,
         name=name,
         reconnect_timeout=0,  # keep trying to reconnect forever; the engine reports the errors
     )
