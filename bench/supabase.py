@@ -7,7 +7,8 @@ baseline in the same invocation.
     /rest/v1; the clock starts before the HTTP request and stops when the engine (supabase transport,
     woken by Realtime, claiming through RPC) starts the handler. Targets: p50 <= 25 ms, p99 <= 100 ms.
 (b) drain of N pending no-op events on the supabase transport vs the postgres transport (each on its own
-    scratch database, same engine settings). Target: supabase >= 25% of postgres's rate.
+    scratch database, the same engine settings: --batch 100 --concurrency 100 as in bench/events.py).
+    Target: supabase >= 25% of postgres's rate.
 (c) a 100-row filtered select (`/rest/v1/leads?status=eq.new&order=created_at.desc&limit=100` as a
     signed-in user, so RLS applies) with 8 concurrent connections for --select-seconds, measured with
     `wrk` (Debian package `wrk`; without it, an httpx load generator in another process). Target: >= 500
@@ -189,8 +190,8 @@ def processed(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def drain(transport: Transport, url: str, n: int) -> float:
-    """Events per second for draining `n` pending no-op events with default engine settings."""
+async def drain(transport: Transport, url: str, n: int, batch: int, concurrency: int) -> float:
+    """Events per second for draining `n` pending no-op events (same engine settings on both transports)."""
     registry = Registry()
 
     @registry.handles("bench.drain", name="bench.noop")
@@ -199,7 +200,7 @@ async def drain(transport: Transport, url: str, n: int) -> float:
 
     emit_pending(url, n)
     began = time.perf_counter()
-    engine, task = await start_engine(transport, registry, poll_interval=0.5)
+    engine, task = await start_engine(transport, registry, poll_interval=0.5, batch=batch, concurrency=concurrency)
     try:
         while await asyncio.to_thread(processed, url) < n:
             await asyncio.sleep(0.1)
@@ -269,13 +270,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
               f"p50 {results['latency_ms']['p50']} ms (target <= 25), p99 {results['latency_ms']['p99']} ms "
               f"(target <= 100)", flush=True)
 
-        supabase_rate = await drain(open_supabase(stack.url, stack.service), stack_db, args.events)
-        postgres_rate = await drain(open_postgres(baseline_db), baseline_db, args.events)
+        supabase_rate = await drain(open_supabase(stack.url, stack.service), stack_db, args.events, args.batch,
+                                    args.concurrency)
+        postgres_rate = await drain(open_postgres(baseline_db), baseline_db, args.events, args.batch,
+                                    args.concurrency)
         ratio = supabase_rate / postgres_rate
         results["drain_events_per_s"] = {"supabase": round(supabase_rate), "postgres": round(postgres_rate),
                                          "ratio": round(ratio, 3), "events": args.events}
-        print(f"(b) drain {args.events} events: supabase {supabase_rate:.0f}/s, postgres {postgres_rate:.0f}/s, "
-              f"ratio {ratio:.0%} (target >= 25%)", flush=True)
+        print(f"(b) drain {args.events} events (batch {args.batch}, concurrency {args.concurrency}): "
+              f"supabase {supabase_rate:.0f}/s, postgres {postgres_rate:.0f}/s, ratio {ratio:.0%} (target >= 25%)",
+              flush=True)
 
         seed_select_rows(stack_db, 1000)
         rate, tool = select_throughput(stack, args.select_seconds)
@@ -299,12 +303,19 @@ if __name__ == "__main__":
     parser.add_argument("--latency-inserts", type=int, default=300)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--select-seconds", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=100, help="Engine claim batch for the drain (both transports).")
+    parser.add_argument("--concurrency", type=int, default=100, help="Engine handler slots for the drain.")
     parser.add_argument("--json", action="store_true", help="Also print the results as one JSON object.")
     options = parser.parse_args()
-    for name in ("latency_inserts", "events", "select_seconds"):
+    for name in ("latency_inserts", "events", "select_seconds", "batch", "concurrency"):
         if getattr(options, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be >= 1")
-    outcome = asyncio.run(main(options))
+    try:
+        import uvloop  # as bench/events.py runs its workers
+    except ImportError:
+        outcome = asyncio.run(main(options))
+    else:
+        outcome = uvloop.run(main(options))
     if options.json:
         print(json.dumps(outcome))
     sys.exit(0 if all(outcome["targets_met"].values()) else 1)
