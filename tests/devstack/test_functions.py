@@ -1,0 +1,67 @@
+"""/functions/v1/<name>: the functions runner (verify_jwt from config.toml) and the create-lead function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from salesflow.devstack import DevStack
+from salesflow.devstack.config import ProjectConfig, load_config
+from tests.conftest import ACME
+from tests.devstack.conftest import RunningStack
+
+
+def test_create_lead_writes_as_the_caller(running_stack: RunningStack) -> None:
+    token = running_stack.sign_in("ben@acme.test")["access_token"]
+    response = httpx.post(f"{running_stack.url}/functions/v1/create-lead", headers=running_stack.headers(token),
+                          json={"name": "From a function", "email": "fn@example.de", "source_channel": "web"})
+    assert response.status_code == 201, response.text
+    lead = response.json()
+    assert lead["tenant_id"] == ACME and lead["name"] == "From a function"
+    assert lead["owner_id"] == "a0000000-0000-4000-8000-000000000002"
+    duplicate = httpx.post(f"{running_stack.url}/functions/v1/create-lead", headers=running_stack.headers(token),
+                           json={"name": "Again", "email": "FN@example.de"})
+    assert duplicate.status_code == 409 and duplicate.json()["field"] == "email"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"email": "a@b.de"}, "name"), ({"name": "X", "email": "not-an-email"}, "email"),
+     ({"name": "X", "phone": "call me"}, "phone"), ({"name": "X", "source_channel": "pigeon"}, "source_channel"),
+     ({"name": "X", "tenant_id": ACME}, "tenant_id"), ([1, 2], "body")],
+)
+def test_create_lead_names_the_bad_field(running_stack: RunningStack, body: object, field: str) -> None:
+    token = running_stack.sign_in("ben@acme.test")["access_token"]
+    before = running_stack.sql("select count(*) from public.leads")
+    response = httpx.post(f"{running_stack.url}/functions/v1/create-lead", headers=running_stack.headers(token),
+                          json=body)
+    assert response.status_code == 400 and response.json()["field"] == field
+    assert field in response.json()["message"]
+    assert running_stack.sql("select count(*) from public.leads") == before
+
+
+def test_verify_jwt_refuses_missing_and_forged_tokens(running_stack: RunningStack) -> None:
+    missing = httpx.post(f"{running_stack.url}/functions/v1/create-lead", json={"name": "x"})
+    assert missing.status_code == 401
+    forged = httpx.post(f"{running_stack.url}/functions/v1/create-lead", json={"name": "x"},
+                        headers={"Authorization": "Bearer not.a.jwt"})
+    assert forged.status_code == 401
+    unknown = httpx.post(f"{running_stack.url}/functions/v1/no-such-function",
+                         headers=running_stack.headers())
+    assert unknown.status_code == 404
+
+
+async def test_verify_jwt_off_comes_from_config(database: str, tmp_path: Path) -> None:
+    folder = tmp_path / "functions" / "webhook"
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text(
+        "from starlette.responses import JSONResponse\n"
+        "async def handle(request):\n"
+        "    return JSONResponse({'signed': request.headers.get('x-signature')})\n")
+    config = ProjectConfig(**{**load_config().__dict__, "verify_jwt": {"webhook": False}})
+    async with DevStack(database, config=config, functions_dir=tmp_path / "functions") as stack, \
+            httpx.AsyncClient() as http:
+        response = await http.post(f"{stack.url}/functions/v1/webhook", headers={"x-signature": "abc"})
+        assert response.status_code == 200 and response.json() == {"signed": "abc"}
