@@ -86,7 +86,9 @@ class Scenario(Generic[InT, OutT]):
     prompt's model config may not exceed; `cacheable` lets identical requests reuse a result;
     `needs_contact_details` keeps emails and phone numbers unmasked in the prompt (only tasks whose job is
     contact data need them). `prompts` are the packaged prompts: seeded as version 1 and served only when
-    the database cannot be reached. `local` is the deterministic offline implementation.
+    the database cannot be reached; a test keeps them equal to the global `production` version the
+    migrations ship, so changing the text goes with a migration that publishes it (`ai_publish_prompt`).
+    `local` is the deterministic offline implementation.
     """
 
     name: str
