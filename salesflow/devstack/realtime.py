@@ -174,12 +174,15 @@ class RealtimeHub:
         delay = 0.1
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self.ctx.database_url, autocommit=True, application_name="salesflow-dev-realtime"
+                ) as conn:
                     await conn.execute(sql.SQL("listen {}").format(sql.Identifier(CHANNEL)))
                     cur = await conn.execute("select pg_backend_pid()")
                     self._listener_pid = int((await cur.fetchone())[0])  # type: ignore[index]
                     await self.sync_subscriptions()
                     self.listening.set()
+                    log.info("realtime: change feed listening", extra={"channel": CHANNEL})
                     delay = 0.1
                     async for note in conn.notifies():
                         try:
@@ -190,7 +193,8 @@ class RealtimeHub:
                 raise
             except Exception as exc:
                 self.listening.clear()
-                log.warning("realtime: change feed lost (%s); reconnecting in %.1fs", exc, delay)
+                log.warning("realtime: change feed lost; reconnecting",
+                            extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in_seconds": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
