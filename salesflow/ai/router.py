@@ -45,7 +45,7 @@ class RetryPolicy:
         return wait
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One request to one deployment and how it went."""
 

@@ -1,8 +1,10 @@
 """The usage tracker: one `ai_usage` row per call attempt, written by group commit.
 
-Concurrent calls hand their rows to one flusher, which writes everything waiting in one
-`public.ai_track_usage` call while the next batch gathers. So the tracker's write never serialises
-concurrent calls: a hundred calls finishing together cost one or two round trips, not a hundred.
+Concurrent calls queue their rows; whoever fills a batch of `eager_batch` rows sends it at once, from its
+own task, so the database inserts one batch while the next calls still compute; a flusher task sends
+whatever is left (a lone call's row goes out on the next loop turn). So the tracker's write never
+serialises concurrent calls: a hundred calls finishing together cost a handful of statements, not a
+hundred round trips, and those overlap with the calls' own work.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ class UsageTracker:
     Every row carries its own `id` (the orchestrator makes them), which is how results find their rows.
     """
 
-    def __init__(self, store: AIStore, max_batch: int = 100, parallel_writes: int = 4) -> None:
+    def __init__(
+        self, store: AIStore, max_batch: int = 100, parallel_writes: int = 4, eager_batch: int = 20
+    ) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._eager_batch = max(1, min(eager_batch, max_batch))
         self._parallel_writes = parallel_writes
         self._waiting: list[tuple[Mapping[str, Any], asyncio.Future[Mapping[str, Any]]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -37,8 +42,13 @@ class UsageTracker:
             future: asyncio.Future[Mapping[str, Any]] = loop.create_future()
             self._waiting.append((row, future))
             futures.append(future)
-        if self._flusher is None or self._flusher.done():
+        if len(self._waiting) >= self._eager_batch:
+            batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+            await self._write(batch)
+        elif self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
+        if len(futures) == 1:
+            return [await futures[0]]
         return list(await asyncio.gather(*futures))
 
     async def _flush(self) -> None:

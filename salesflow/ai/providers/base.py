@@ -13,7 +13,7 @@ from salesflow.ai.scenarios import Locale, Scenario
 FailureOutcome = Literal["rate_limited", "server_error", "timeout", "connection_error", "request_error"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CompletionRequest:
     """One request to one model: rendered (and masked) messages plus the validated scenario input.
 
@@ -32,7 +32,7 @@ class CompletionRequest:
     today: date
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Completion:
     """A provider's answer: the raw content (JSON text) or a refusal, and the usage the API reported."""
 
