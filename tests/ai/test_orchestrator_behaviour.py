@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import psycopg
@@ -70,3 +71,27 @@ async def test_a_reservation_left_by_a_dead_worker_is_released_after_30_minutes(
         reserved = conn.execute("select reserved_usd from public.ai_budget_periods where tenant_id = %s",
                                 (ACME,)).fetchone()
     assert reserved == (Decimal("0.00039000"),)  # the dead worker's dollar released, the new call's reserved
+
+
+async def test_concurrent_calls_share_a_few_usage_writes(
+    shared_store: PostgresAIStore, session_database: str, local_runtime: AIRuntime
+) -> None:
+    writes: list[int] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(shared_store, name)
+
+        async def track_usage(self, rows: list[dict[str, object]]) -> object:
+            writes.append(len(rows))
+            return await shared_store.track_usage(rows)
+
+    orchestrator = local_runtime.orchestrator(Counting())  # type: ignore[arg-type]
+    results = await asyncio.gather(*[
+        orchestrator.run("lead_scoring", tenant_id=ACME, input={"lead": {"name": f"Lead {i}"}}) for i in range(100)
+    ])
+    assert sum(writes) == 100 and len(writes) <= 6  # not one round trip per call
+    ids = [r.usage[0]["id"] for r in results]
+    with psycopg.connect(session_database) as conn:
+        stored = conn.execute("select count(*) from public.ai_usage where id = any(%s::uuid[])", (ids,)).fetchone()
+    assert stored == (100,)
