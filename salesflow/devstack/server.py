@@ -15,7 +15,7 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,15 @@ from salesflow.settings import settings
 
 log = logging.getLogger("salesflow.devstack")
 ALL_METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handlers: whoever runs the stack (the CLI, `salesflow run`
+    with its engine, a test) owns the signals and stops the stack."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class DevStack:
@@ -152,7 +161,7 @@ class DevStack:
         self._socket = self._bind()
         config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="on",
                                 ws="websockets-sansio", ws_ping_interval=None, timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
+        self._server = _EmbeddedServer(config)
         self._serve_task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
         while not self._server.started:
             if self._serve_task.done():
