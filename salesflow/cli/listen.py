@@ -113,4 +113,13 @@ def listen(
         discover(handlers)
     except ImportError as exc:
         fail(f"--handlers: cannot import {exc.name or exc}")
-    asyncio.run(run_engine(bundle, engine_settings, handlers, metrics_port))
+    run_event_loop(run_engine(bundle, engine_settings, handlers, metrics_port))
+
+
+def run_event_loop(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run under uvloop when it is installed (lower wake-up latency), else the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from salesflow import logging as sflog
 from salesflow.cli.db import DbUrl, database
-from salesflow.cli.listen import build_settings, run_engine
+from salesflow.cli.listen import build_settings, run_engine, run_event_loop
 from salesflow.cli.output import fail
 from salesflow.db import migrations
 from salesflow.demo import DemoOutcome, run_demo_async
@@ -64,6 +62,6 @@ def run(
         else:
             typer.echo("listening for events; Ctrl-C to stop")
 
-    asyncio.run(run_engine(open_postgres(loc.url), engine_settings, [HANDLERS_PACKAGE], metrics_port, alongside))
+    run_event_loop(run_engine(open_postgres(loc.url), engine_settings, [HANDLERS_PACKAGE], metrics_port, alongside))
     if demo and not (outcome and outcome[0].ok):
         raise typer.Exit(1)

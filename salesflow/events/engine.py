@@ -110,6 +110,8 @@ class Engine:
         self._results: asyncio.Queue[EventResult | None] = asyncio.Queue()
         self._health = _Health()
         self._metric_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # Read at scrape time: no per-event cost.
+        self.metrics.in_flight.set_function(lambda: len(self._in_flight))
         self._running = False
 
     # -- public ----------------------------------------------------------------------------------------
@@ -211,7 +213,6 @@ class Engine:
                     if event.ordering_key is not None:
                         self._keyed.add(event.id)
                     self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
-                self.metrics.in_flight.set(len(self._in_flight))
             backlog_likely = len(events) == want
             if backlog_likely:
                 continue
@@ -268,11 +269,9 @@ class Engine:
 
     async def _run_event(self, event: Event) -> None:
         try:
-            result = await self._handle(event)
-            self._results.put_nowait(result)
+            self._results.put_nowait(await self._handle(event))
         finally:
-            self._in_flight.pop(event.id, None)
-            self.metrics.in_flight.set(len(self._in_flight))
+            del self._in_flight[event.id]
             self._slot_freed.set()
 
     async def _handle(self, event: Event) -> EventResult:

@@ -38,15 +38,15 @@ def cli(database: str, *args: str, stdin: str | None = None) -> Any:
         (["replay"], "give either an EVENT_ID or --failed"),
     ],
 )
-def test_bad_input_is_refused_naming_the_field(database: str, args: list[str], message: str) -> None:
-    result = cli(database, *args)
+def test_bad_input_is_refused_naming_the_field(session_database: str, args: list[str], message: str) -> None:
+    result = cli(session_database, *args)
     assert result.exit_code == 2, result.output
     assert message in result.output
 
 
-def test_an_over_large_payload_is_refused_with_the_limit(database: str) -> None:
+def test_an_over_large_payload_is_refused_with_the_limit(session_database: str) -> None:
     big = json.dumps({"notes": "x" * 300_000})
-    result = cli(database, "publish", "lead.created", "--tenant", ACME, "--payload", "-", stdin=big)
+    result = cli(session_database, "publish", "lead.created", "--tenant", ACME, "--payload", "-", stdin=big)
     assert result.exit_code == 2
     assert "--payload: 300013 bytes is over the limit of 262144 bytes (256 KiB)" in result.output
 
