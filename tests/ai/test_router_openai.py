@@ -203,3 +203,19 @@ async def test_contact_details_are_masked_unless_the_scenario_needs_them(
                            input={"text": "Olivia, olivia@carter.example, +44 7700 900123"})
     extraction_prompt = route.calls.last.request.content.decode()
     assert "olivia@carter.example" in extraction_prompt and "+44 7700 900123" in extraction_prompt
+
+
+def test_every_scenario_has_a_strict_structured_output_schema() -> None:
+    from openai.lib._parsing import type_to_response_format_param
+
+    from salesflow.ai.scenarios import SCENARIOS
+
+    for name, scenario in SCENARIOS.items():
+        fmt: Any = type_to_response_format_param(scenario.output_model)
+        schema = fmt["json_schema"]["schema"]
+        assert fmt["json_schema"]["strict"] is True, name
+        # Strict mode needs every property required and no extra properties, at every level.
+        objects = [schema, *schema.get("$defs", {}).values()]
+        for obj in objects:
+            assert obj.get("additionalProperties") is False, name
+            assert set(obj["required"]) == set(obj["properties"]), name
