@@ -172,7 +172,8 @@ class PromptCache:
         if row is None:
             raise PromptNotFound(
                 f"no prompt {name!r} with label {label!r} for tenant {tenant_id or '(global)'}; publish one "
-                f"with `salesflow ai prompts publish FILE` (labels: --label {label})"
+                f"with `salesflow ai prompts publish FILE`, or store a new scenario's packaged prompts with "
+                f"`salesflow ai prompts seed`"
             )
         prompt = Prompt.from_row(row)
         self._entries[key] = (self._clock(), prompt)

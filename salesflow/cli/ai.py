@@ -226,6 +226,31 @@ def prompts_publish(
                        f"[{labels}]")
 
 
+@prompts_app.command("seed")
+def prompts_seed(database_url: str | None = DbUrl) -> None:
+    """Store the packaged prompts of scenarios that have none yet (version 1, label production).
+
+    Adding a scenario is one module: this puts its German and English prompts into the store.
+    """
+    with _connect(database_url) as conn:
+        have = {(r[0], r[1]) for r in conn.execute(
+            "select distinct name, locale from public.ai_prompts where tenant_id is null")}
+        conn.commit()
+        added = 0
+        for name, scenario in SCENARIOS.items():
+            for locale, messages in scenario.prompts.items():
+                if (name, locale) in have:
+                    continue
+                _rpc(conn, "ai_publish_prompt", {
+                    "p_name": name, "p_locale": locale, "p_messages": [dict(m) for m in messages],
+                    "p_model_config": {"temperature": scenario.temperature, "max_tokens": scenario.max_tokens},
+                    "p_labels": ["production"], "p_commit_message": "packaged",
+                })
+                typer.echo(f"seeded {name} ({locale}) version 1 [production]")
+                added += 1
+    typer.echo(f"{added} prompt(s) seeded")
+
+
 @prompts_app.command("label")
 def prompts_label(
     name: str,

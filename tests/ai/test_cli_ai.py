@@ -136,3 +136,15 @@ def test_budget_set_and_show(database: str) -> None:
     assert code == 2 and "--limit must be >= 0" in err
     code, _, err = ai(database, "budget", "set", "--tenant", ACME, "--limit", "1", "--at-limit", "block")
     assert code == 2 and "--at-limit must be fallback_local or refuse" in err
+
+
+def test_seed_stores_the_packaged_prompts_of_a_scenario_without_any(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        conn.execute("delete from public.ai_prompts where name = 'dm_opener'")
+    code, out, err = ai(database, "run", "dm_opener", "--lead", JULIA)
+    assert code == 2 and "ai prompts seed" in err
+    code, out, err = ai(database, "prompts", "seed")
+    assert code == 0, err
+    assert "seeded dm_opener (de) version 1 [production]" in out and out.strip().endswith("2 prompt(s) seeded")
+    assert ai(database, "run", "dm_opener", "--lead", JULIA)[0] == 0
+    assert ai(database, "prompts", "seed")[1].strip().endswith("0 prompt(s) seeded")
