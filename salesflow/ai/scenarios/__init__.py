@@ -1,4 +1,10 @@
-"""The scenario catalogue: every module in this package that defines `SCENARIO` is a scenario."""
+"""The scenario catalogue: every module in this package that defines `SCENARIO` is a scenario.
+
+Adding one is one module (input and output models, German and English prompts, local rules, route and
+limits); `salesflow ai prompts seed` stores its prompts. To ship it with every deployment, add a
+migration that publishes the same prompts (a test keeps the shipped `production` text and the module's
+packaged text equal).
+"""
 
 from __future__ import annotations
 
