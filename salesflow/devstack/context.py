@@ -38,6 +38,16 @@ SETUP_SQL = sql.SQL(
 )
 
 
+# The same, with bound parameters, for the pipelined path (the extended protocol sends one statement per
+# message, so `begin` travels separately but in the same flush).
+PIPELINED_SETUP = (
+    "select set_config('role', %(role)s, true), set_config('request.jwt.claims', %(claims)s, true), "
+    "set_config('request.method', %(method)s, true), set_config('request.path', %(path)s, true), "
+    "set_config('request.headers', %(headers)s, true), set_config('search_path', %(search_path)s, true), "
+    "set_config('transaction_read_only', %(read_only)s, true)"
+)
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is asking: the verified claims and the database role they name."""
@@ -136,3 +146,37 @@ class StackContext:
                     await conn.execute("rollback")
                 raise
             await conn.execute("commit")
+
+    async def run(
+        self, caller: Caller, method: str, path: str, headers: dict[str, str], read_only: bool,
+        statements: list[tuple[sql.Composable, dict[str, Any]]], schema_name: str = "public",
+    ) -> list[tuple[Any, ...] | None]:
+        """Run statements in one transaction acting as the caller, in a single round trip: begin, the
+        set_config call, the statements and commit are pipelined and answered together. Returns each
+        statement's first row. For requests that must look at a result before deciding to commit, use
+        `transaction()`."""
+        await self.check_role(caller)
+        assert self.pool is not None
+        search_path = ", ".join(f'"{s}"' for s in (schema_name, *self.extra_search_path))
+        params = {"role": caller.role, "claims": json.dumps(caller.claims), "method": method, "path": path,
+                  "headers": json.dumps(headers), "search_path": search_path,
+                  "read_only": "on" if read_only else "off"}
+        async with self.pool.connection() as conn:
+            cursors = []
+            try:
+                async with conn.pipeline():
+                    await conn.execute("begin")
+                    await conn.execute(PIPELINED_SETUP, params)
+                    for query, values in statements:
+                        cursors.append(await conn.execute(_composed(query), values))
+                    await conn.execute("commit")
+            except BaseException:
+                # an error aborts the rest of the pipeline: the transaction is still open and failed
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("rollback")
+                raise
+            return [await cur.fetchone() for cur in cursors]
+
+
+def _composed(query: sql.Composable) -> sql.Composed:
+    return query if isinstance(query, sql.Composed) else sql.Composed([query])

@@ -137,15 +137,16 @@ async def _read(request: Request, ctx: StackContext, caller: Caller, table: Tabl
     cache = await ctx.schema_cache()
     page, count_sql = rest_sql.read_sql(cache, table, query.select, query.options, limit, offset, params)
     total: int | None = None
+    statements = [(page, params.values)]
+    if prefs.get("count") in ("exact", "planned", "estimated"):
+        statements.append((count_sql, params.values))
     try:
-        async with ctx.transaction(caller, request.method, request.url.path, _headers(request), True) as conn:
-            cur = await conn.execute(rest_sql.composed(page), params.values)
-            body, n, single = await cur.fetchone()  # type: ignore[misc]
-            if prefs.get("count") in ("exact", "planned", "estimated"):
-                cur = await conn.execute(rest_sql.composed(count_sql), params.values)
-                total = (await cur.fetchone())[0]  # type: ignore[index]
+        rows = await ctx.run(caller, request.method, request.url.path, _headers(request), True, statements)
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
+    body, n, single = rows[0]  # type: ignore[misc]
+    if len(rows) > 1:
+        total = rows[1][0]  # type: ignore[index]
     headers = {"Content-Range": _content_range(offset, n, total)}
     if "count" in prefs:
         headers["Preference-Applied"] = f"count={prefs['count']}"
@@ -187,11 +188,16 @@ async def _mutate(request: Request, ctx: StackContext, caller: Caller, table: Ta
     full = rest_sql.returning_body(cache, table, statement, query.select, query.options, params)
     singular = _singular(request)
     try:
-        async with ctx.transaction(caller, request.method, request.url.path, _headers(request), False) as conn:
-            cur = await conn.execute(rest_sql.composed(full), params.values)
-            body, n, single = await cur.fetchone()  # type: ignore[misc]
-            if singular and n != 1:
-                raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
+        if singular:  # the row count decides between commit and rollback
+            async with ctx.transaction(caller, request.method, request.url.path, _headers(request), False) as conn:
+                cur = await conn.execute(rest_sql.composed(full), params.values)
+                body, n, single = await cur.fetchone()  # type: ignore[misc]
+                if n != 1:
+                    raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
+        else:
+            rows = await ctx.run(caller, request.method, request.url.path, _headers(request), False,
+                                 [(full, params.values)])
+            body, n, single = rows[0]  # type: ignore[misc]
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
     applied = [f"{k}={prefs[k]}" for k in ("return", "resolution", "missing", "count") if k in prefs]
@@ -288,8 +294,11 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
         args: dict[str, Any] = body if isinstance(body, dict) else {}
         if body is not None and not isinstance(body, dict):
             raise ApiError(400, "PGRST102", "Empty or invalid json", "a function takes a JSON object of arguments")
+        # the body already is the JSON object of arguments: hand it to Postgres as it came
+        args_json = (await request.body()).decode() if body is not None else "{}"
     else:
         args = dict(query.rpc_args)
+        args_json = json.dumps(args)
     picked = _pick_function(candidates, set(args))
     if picked is None:
         listed = ", ".join(sorted(args))
@@ -304,23 +313,27 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
     limit, offset = _range(request, query, ctx.max_rows)
     params = rest_sql.Params()
     given = [a.name for a in fn.arguments if a.name in args]
-    statement = rest_sql.rpc_sql(cache, fn, json.dumps(args), given, query.select, query.options,
+    statement = rest_sql.rpc_sql(cache, fn, args_json, given, query.select, query.options,
                                  limit if fn.returns_set else None, offset if fn.returns_set else None,
                                  params, whole_body)
     read_only = request.method in ("GET", "HEAD")
     prefs = _prefs(request)
     singular = _singular(request)
     try:
-        async with ctx.transaction(caller, request.method, request.url.path, _headers(request), read_only,
-                                   schema_name) as conn:
-            cur = await conn.execute(rest_sql.composed(statement), params.values)
-            row = await cur.fetchone()
+        if singular and fn.returns_set:  # the row count decides between commit and rollback
+            async with ctx.transaction(caller, request.method, request.url.path, _headers(request), read_only,
+                                       schema_name) as conn:
+                cur = await conn.execute(rest_sql.composed(statement), params.values)
+                body_text, n, single = await cur.fetchone()  # type: ignore[misc]
+                if n != 1:
+                    raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
+        else:
+            rows = await ctx.run(caller, request.method, request.url.path, _headers(request), read_only,
+                                 [(statement, params.values)], schema_name)
             if fn.return_kind == "void":
                 body_text, n, single = "", 0, None
             else:
-                body_text, n, single = row  # type: ignore[misc]
-            if singular and fn.returns_set and n != 1:
-                raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
+                body_text, n, single = rows[0]  # type: ignore[misc]
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
     if fn.return_kind == "void":
