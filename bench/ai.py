@@ -2,6 +2,8 @@
 
     ./scripts/bench ai [--calls 2000] [--rounds 30] [--concurrency 100] [--loop asyncio|uvloop] [--json]
 
+The loop defaults to the listener's (uvloop when installed).
+
 (a) overhead per call: prompt from the cache, render, local answer, validate, and the usage row written
     (one `ai_track_usage` round trip) — sequential calls, median / p95 / p99;
     plus the same calls against an in-memory store, which isolates the Python part from the database;
@@ -140,13 +142,21 @@ async def measure(url: str, calls: int, rounds: int, n: int) -> dict[str, Any]:
     }
 
 
+def _listener_loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
-                        help="Event loop (the listener runs the default asyncio loop).")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default=_listener_loop(),
+                        help="Event loop (default: what `salesflow listen` runs, uvloop when installed).")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for name in ("calls", "rounds", "concurrency"):
