@@ -149,7 +149,7 @@ class StackContext:
 
     async def run(
         self, caller: Caller, method: str, path: str, headers: dict[str, str], read_only: bool,
-        statements: list[tuple[sql.Composable, dict[str, Any]]], schema_name: str = "public",
+        statements: list[tuple[sql.Composable, Any]], schema_name: str = "public",
     ) -> list[tuple[Any, ...] | None]:
         """Run statements in one transaction acting as the caller, in a single round trip: begin, the
         set_config call, the statements and commit are pipelined and answered together. Returns each

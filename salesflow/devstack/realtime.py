@@ -278,12 +278,10 @@ class RealtimeHub:
         values = [None if record.get(k) is None else
                   (record[k] if isinstance(record[k], str) else json.dumps(record[k])) for k in table.primary_key]
         try:
-            async with self.ctx.transaction(caller, "GET", "/realtime/v1", {}, True, table.schema) as conn:
-                cur = await conn.execute(query, values)
-                row = await cur.fetchone()
-                return bool(row and row[0])
+            rows = await self.ctx.run(caller, "GET", "/realtime/v1", {}, True, [(query, values)], table.schema)
         except (psycopg.Error, ApiError):
             return False
+        return bool(rows[0] and rows[0][0])
 
     async def _bypasses_rls(self, role: str) -> bool:
         if role not in self._bypass_roles:
