@@ -152,6 +152,13 @@ class RealtimeHub:
     async def install_capture(self) -> None:
         """Install (idempotently) the capture trigger on every table of the publication."""
         async with await psycopg.AsyncConnection.connect(self.ctx.database_url, autocommit=True) as conn:
+            cur = await conn.execute(
+                "select pg_get_userbyid(nspowner) = 'supabase_auth_admin' from pg_namespace where nspname = 'auth'")
+            row = await cur.fetchone()
+            if row and row[0]:
+                # a real Supabase database: its own Realtime reads the WAL; add nothing to it
+                log.warning("realtime: this is a Supabase database; the local change capture is not installed")
+                return
             await conn.execute(CAPTURE_SQL.read_text().encode())  # type: ignore[arg-type]
             await conn.execute("select realtime.dev_install_capture()")
 
