@@ -148,6 +148,7 @@ class RealtimeHub:
         self.listening = asyncio.Event()
         self._listener_pid: int | None = None
         self._sync_lock = asyncio.Lock()
+        self.capture_installed = False
 
     async def install_capture(self) -> None:
         """Install (idempotently) the capture trigger on every table of the publication."""
@@ -161,6 +162,7 @@ class RealtimeHub:
                 return
             await conn.execute(CAPTURE_SQL.read_text().encode())  # type: ignore[arg-type]
             await conn.execute("select realtime.dev_install_capture()")
+            self.capture_installed = True
 
     def start(self) -> None:
         self._listener = asyncio.create_task(self._listen_forever(), name="realtime-listen")
@@ -209,7 +211,7 @@ class RealtimeHub:
         """Mirror the joined bindings into realtime.dev_subscriptions, so the capture trigger only
         serializes and sends changes somebody subscribed to. Rows of stack processes that are gone
         (their LISTEN backend no longer exists) are removed on the way."""
-        if self._listener_pid is None:
+        if self._listener_pid is None or not self.capture_installed:
             return
         wanted = sorted({(b.schema, b.table or "*", b.event) for session in self.sessions
                          for channel in session.channels.values() for b in channel.bindings})
