@@ -14,14 +14,14 @@ import json
 import logging
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from salesflow.events.ports import Backlog, Delivery, Event, EventResult, TenantData
 
@@ -30,6 +30,9 @@ log = logging.getLogger("salesflow.transports.postgres")
 CHANNEL = "salesflow_events"
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+# Whether a function returns a set (so rpc answers a list), by name: looked up once per process.
+_RETURNS_SET: dict[str, bool] = {}
 
 _CLAIM = (
     "select id, tenant_id, type, payload, attempts, max_attempts, ordering_key, correlation_id, causation_id, "
@@ -45,7 +48,7 @@ def _pool(url: str, size: int, name: str) -> AsyncConnectionPool:
         max_size=size,
         kwargs={"autocommit": True, "prepare_threshold": None},
         open=False,
-        timeout=10,
+        timeout=5,
         name=name,
         reconnect_timeout=0,  # keep trying to reconnect forever; the engine reports the errors
     )
@@ -56,6 +59,26 @@ def _deliveries_json(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
         {"handler": d.handler, "status": d.status, "duration_ms": d.duration_ms, "error": d.error}
         for d in deliveries
     ]
+
+
+async def _why_no_connection(url: str, exc: PoolTimeout) -> Exception:
+    """A pool timeout says only that no connection came; one direct attempt says why (a missing
+    database, refused connections, bad credentials), which is what logs and /health should show."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=3)
+    except psycopg.OperationalError as cause:
+        return psycopg.OperationalError(f"cannot connect to the database: {str(cause).strip()}")
+    await conn.close()
+    return exc
+
+
+@contextlib.asynccontextmanager
+async def _connection(pool: AsyncConnectionPool, url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except PoolTimeout as exc:
+        raise await _why_no_connection(url, exc) from exc
 
 
 class PostgresEventStore:
@@ -78,7 +101,7 @@ class PostgresEventStore:
 
     async def claim(self, worker: str, batch: int, lease_seconds: float) -> list[Event]:
         await self.open()
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             rows = await (await conn.execute(_CLAIM, (worker, batch, lease_seconds))).fetchall()
         return [
             Event(
@@ -101,7 +124,7 @@ class PostgresEventStore:
             }
             for r in results
         ])
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             row = await (
                 await conn.execute(
                     "select public.finish_events(%s, %s::jsonb, %s)", (worker, body, backoff_base_seconds)
@@ -111,7 +134,7 @@ class PostgresEventStore:
 
     async def record_deliveries(self, worker: str, event_id: UUID, deliveries: Sequence[Delivery]) -> None:
         await self.open()
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             await conn.execute(
                 "select public.record_deliveries(%s, %s, %s::jsonb)",
                 (worker, event_id, json.dumps(_deliveries_json(deliveries))),
@@ -119,7 +142,7 @@ class PostgresEventStore:
 
     async def extend_lease(self, worker: str, event_ids: Sequence[UUID], lease_seconds: float) -> set[UUID]:
         await self.open()
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             rows = await (
                 await conn.execute(
                     "select public.extend_lease(%s, %s::uuid[], %s)", (worker, list(event_ids), lease_seconds)
@@ -129,7 +152,7 @@ class PostgresEventStore:
 
     async def release(self, worker: str, event_ids: Sequence[UUID]) -> int:
         await self.open()
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             row = await (
                 await conn.execute("select public.release_events(%s, %s::uuid[])", (worker, list(event_ids)))
             ).fetchone()
@@ -137,19 +160,19 @@ class PostgresEventStore:
 
     async def recover_expired_leases(self) -> int:
         await self.open()
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             row = await (await conn.execute("select public.recover_expired_leases()")).fetchone()
         return int(row[0]) if row else 0
 
     async def next_due_in(self) -> float | None:
         await self.open()
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             row = await (await conn.execute("select public.next_event_due()")).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     async def backlog(self) -> Backlog:
         await self.open()
-        async with self.pool.connection() as conn:
+        async with _connection(self.pool, self.url) as conn:
             row = await (await conn.execute("select * from public.event_backlog()")).fetchone()
         assert row is not None
         return Backlog(int(row[0]), row[1], row[2])
@@ -404,16 +427,19 @@ class PostgresTenantData:
         await self._ensure_open()
         async with self._pool.connection() as conn:
             rows = await (await conn.execute(sql.SQL("select to_jsonb(r) from {} r").format(call), params)).fetchall()
-            returns_set = await (
-                await conn.execute(
-                    "select bool_or(p.proretset) from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-                    "where n.nspname = %s and p.proname = %s",
-                    function.split(".") if "." in function else ["public", function],
-                )
-            ).fetchone()
+            returns_set = _RETURNS_SET.get(function)
+            if returns_set is None:
+                row = await (
+                    await conn.execute(
+                        "select coalesce(bool_or(p.proretset), false) from pg_proc p "
+                        "join pg_namespace n on n.oid = p.pronamespace where n.nspname = %s and p.proname = %s",
+                        function.split(".") if "." in function else ["public", function],
+                    )
+                ).fetchone()
+                returns_set = _RETURNS_SET[function] = bool(row and row[0])
         values = [r[0] for r in rows]
-        if returns_set and returns_set[0]:
-            return values
+        if returns_set:
+            return values  # a set-returning function answers a list, as PostgREST does
         return values[0] if values else None
 
 

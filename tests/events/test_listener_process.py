@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -138,10 +139,28 @@ def test_sigterm_lets_in_flight_handlers_finish_and_releases_what_cannot(
     assert "released events whose handlers did not finish in time" in messages
 
 
-def test_a_lost_database_at_start_is_retried_not_fatal(listener_factory: Callable[..., Listener]) -> None:
+def test_a_lost_database_at_start_is_retried_and_reported_unhealthy(
+    listener_factory: Callable[..., Listener]
+) -> None:
     missing = f"postgresql://postgres@127.0.0.1:5432/sf_missing_{uuid.uuid4().hex[:8]}"
-    listener = listener_factory(missing, "--poll-interval", "0.2").start()
+    port = free_port()
+    listener = listener_factory(missing, "--poll-interval", "0.2", "--metrics-port", str(port)).start()
     wait_until_sync(lambda: any(e.get("message") == "LISTEN connection lost; reconnecting" for e in listener.logs()),
                     timeout=30, every=0.1)
+
+    def health_status() -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                return response.status, dict(json.loads(response.read()))
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(json.loads(exc.read()))
+        except OSError:
+            return 0, {}
+
+    wait_until_sync(lambda: health_status()[0] == 503, timeout=30, every=0.1)
+    code, health = health_status()
+    assert code == 503
+    assert health["status"] == "failing" and health["wakeup_connected"] is False
+    assert "sf_missing_" in str(health["last_store_error"])
     assert listener.proc is not None and listener.proc.poll() is None  # still running, retrying
     assert listener.terminate() == 0
