@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +78,8 @@ class StackContext:
     pool: AsyncConnectionPool | None = None
     cache: schema.SchemaCache | None = None
     _cache_loaded_at: float = 0.0
+    cache_generation: int = 0
+    read_statements: dict[tuple[Any, ...], tuple[str, str, dict[str, Any], int]] = field(default_factory=dict)
     _cache_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def schema_cache(self, refresh: bool = False) -> schema.SchemaCache:
@@ -87,6 +89,8 @@ class StackContext:
             if self.cache is None or stale:
                 self.cache = await asyncio.to_thread(schema.load, self.database_url, self.schemas)
                 self._cache_loaded_at = time.monotonic()
+                self.cache_generation += 1
+                self.read_statements.clear()
             return self.cache
 
     def caller(self, conn: HTTPConnection, require_apikey: bool = True) -> Caller:
@@ -149,7 +153,7 @@ class StackContext:
 
     async def run(
         self, caller: Caller, method: str, path: str, headers: dict[str, str], read_only: bool,
-        statements: list[tuple[sql.Composable, Any]], schema_name: str = "public",
+        statements: Sequence[tuple[sql.Composable | str, Any]], schema_name: str = "public",
     ) -> list[tuple[Any, ...] | None]:
         """Run statements in one transaction acting as the caller, in a single round trip: begin, the
         set_config call, the statements and commit are pipelined and answered together. Returns each
@@ -178,5 +182,7 @@ class StackContext:
             return [await cur.fetchone() for cur in cursors]
 
 
-def _composed(query: sql.Composable) -> sql.Composed:
-    return query if isinstance(query, sql.Composed) else sql.Composed([query])
+def _composed(query: sql.Composable | str) -> sql.Composed | str:
+    if isinstance(query, str | sql.Composed):
+        return query
+    return sql.Composed([query])

@@ -25,6 +25,7 @@ from salesflow.devstack.schema import Function, Table
 JSON_TYPE = "application/json; charset=utf-8"
 OBJECT_TYPE = "application/vnd.pgrst.object+json"
 SINGULAR_ERROR = "Cannot coerce the result to a single JSON object"
+READ_STATEMENTS_KEPT = 1024
 
 
 class _Rollback(Exception):
@@ -130,16 +131,26 @@ def _body_response(body: str, n: int, single: str | None, singular: bool, status
 
 
 async def _read(request: Request, ctx: StackContext, caller: Caller, table: Table) -> Response:
-    query = _query(request)
-    limit, offset = _range(request, query, ctx.max_rows)
     prefs = _prefs(request)
-    params = rest_sql.Params()
     cache = await ctx.schema_cache()
-    page, count_sql = rest_sql.read_sql(cache, table, query.select, query.options, limit, offset, params)
+    # The statement depends only on the table, the query string and Range (never on who asks: the caller
+    # is applied by set_config), so identical reads reuse the composed text and its bound values.
+    key = (ctx.cache_generation, table.schema, table.name, request.url.query, request.headers.get("range"))
+    known = ctx.read_statements.get(key)
+    if known is None:
+        query = _query(request)
+        limit, offset = _range(request, query, ctx.max_rows)
+        params = rest_sql.Params()
+        page, count_sql = rest_sql.read_sql(cache, table, query.select, query.options, limit, offset, params)
+        known = (page.as_string(), count_sql.as_string(), dict(params.values), offset)
+        if len(ctx.read_statements) >= READ_STATEMENTS_KEPT:
+            ctx.read_statements.clear()
+        ctx.read_statements[key] = known
+    page_text, count_text, values, offset = known
     total: int | None = None
-    statements = [(page, params.values)]
+    statements: list[tuple[str, Any]] = [(page_text, values)]
     if prefs.get("count") in ("exact", "planned", "estimated"):
-        statements.append((count_sql, params.values))
+        statements.append((count_text, values))
     try:
         rows = await ctx.run(caller, request.method, request.url.path, _headers(request), True, statements)
     except psycopg.Error as exc:
