@@ -64,3 +64,21 @@ def test_rpc_by_get_with_arguments_and_filters(running_stack: RunningStack) -> N
                                 headers=running_stack.headers(service),
                                 params={"p_worker": worker, "p_event_ids": "{}"})
     assert volatile_by_get.status_code == 405 and volatile_by_get.json()["code"] == "25006"
+
+
+def test_embedded_filters_order_limit_and_inner(running_stack: RunningStack) -> None:
+    token = running_stack.sign_in("anna@acme.test")["access_token"]
+    url = f"{running_stack.url}/rest/v1/tenants"
+    ordered = httpx.get(url, params={"select": "name,leads(name)", "leads.order": "name.desc", "leads.limit": "2",
+                                     "leads.name": "like.*e*"}, headers=running_stack.headers(token))
+    assert ordered.status_code == 200
+    assert ordered.json() == [{"name": "Acme Sales", "leads": [{"name": "Tobias Wagner"}, {"name": "Stefan Huber"}]}]
+    inner_none = httpx.get(url, params={"select": "name,leads!inner(name)", "leads.status": "eq.won"},
+                           headers=running_stack.headers(token))
+    assert inner_none.status_code == 200 and inner_none.json() == []
+    inner_some = httpx.get(url, params={"select": "name,leads!inner(name)", "leads.status": "eq.lost"},
+                           headers=running_stack.headers(token))
+    assert inner_some.json() == [{"name": "Acme Sales", "leads": [{"name": "Sophie Keller"}]}]
+    ambiguous_hint = httpx.get(url, params={"select": "name,leads!no_such_fk(name)"},
+                               headers=running_stack.headers(token))
+    assert ambiguous_hint.status_code == 400 and ambiguous_hint.json()["code"] == "PGRST200"
