@@ -68,10 +68,6 @@ class EngineSettings:
                 raise ValueError(f"EngineSettings.{name}: invalid value {getattr(self, name)!r}")
 
 
-class _Stopped(Exception):
-    """Internal: the claim loop ends because stop() was called."""
-
-
 @dataclass
 class _Health:
     started_at: float = 0.0
@@ -171,12 +167,30 @@ class Engine:
                 helpers.append(asyncio.create_task(self._wakeup_loop(), name="salesflow-wakeup"))
             helpers.append(asyncio.create_task(self._heartbeat_loop(), name="salesflow-heartbeat"))
             helpers.append(asyncio.create_task(self._maintenance_loop(), name="salesflow-maintenance"))
-            await self._claim_loop()
+            await self._claim_until_stopped()
         finally:
             await self._shutdown(finisher, helpers)
             self._running = False
 
     # -- claiming --------------------------------------------------------------------------------------
+
+    async def _claim_until_stopped(self) -> None:
+        """Run the claim loop; after stop(), give a claim in progress a second, then abandon it (a database
+        that does not answer must not hold up shutdown; an abandoned claim's leases simply expire)."""
+        claimer = asyncio.create_task(self._claim_loop(), name="salesflow-claim")
+        stopped = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({claimer, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not claimer.done():
+            await asyncio.wait({claimer}, timeout=1.0)
+        if not claimer.done():
+            claimer.cancel()
+            log.warning("abandoned a claim that did not answer within a second of stopping")
+            await asyncio.gather(claimer, return_exceptions=True)
+            return
+        claimer.result()
 
     async def _claim_loop(self) -> None:
         s = self.settings
@@ -195,9 +209,7 @@ class Engine:
             want = min(s.batch, free)
             self._wake.clear()
             try:
-                events = await self._claim_unless_stopped(want)
-            except _Stopped:
-                return
+                events = await self.store.claim(self.worker, want, s.lease_seconds)
             except Exception as exc:
                 error_delay = min(max(error_delay * 2, 0.1), 5.0)
                 self._store_failed("claim", exc, retry_in=error_delay)
@@ -206,6 +218,10 @@ class Engine:
             error_delay = 0.0
             self._store_ok()
             self._health.last_claim_at = time.monotonic()
+            if events and self._stopping.is_set():
+                # stop() arrived while claiming: give these back rather than start new work.
+                await self.store.release(self.worker, [e.id for e in events])
+                return
             if events:
                 self.metrics.claimed.inc(len(events))
                 for event in events:
@@ -217,27 +233,6 @@ class Engine:
             if backlog_likely:
                 continue
             await self._idle_wait()
-
-    async def _claim_unless_stopped(self, want: int) -> list[Event]:
-        """Claim; on stop(), give a claim in progress a second, then abandon it (a database that does not
-        answer must not hold up shutdown). Events a claim returns after stop() are released at once."""
-        claim = asyncio.ensure_future(self.store.claim(self.worker, want, self.settings.lease_seconds))
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({claim, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if not claim.done():
-            try:
-                events = await asyncio.wait_for(claim, 1.0)
-            except TimeoutError:
-                raise _Stopped() from None
-        else:
-            events = claim.result()
-        if self._stopping.is_set() and events:
-            await self.store.release(self.worker, [e.id for e in events])
-            raise _Stopped()
-        return events
 
     async def _idle_wait(self) -> None:
         """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval."""
