@@ -328,7 +328,6 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
                                  limit if fn.returns_set else None, offset if fn.returns_set else None,
                                  params, whole_body)
     read_only = request.method in ("GET", "HEAD")
-    prefs = _prefs(request)
     singular = _singular(request)
     try:
         if singular and fn.returns_set:  # the row count decides between commit and rollback
@@ -355,5 +354,4 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
     headers = {"Content-Range": _content_range(offset, n, None)} if fn.returns_set else {}
     if fn.returns_set:
         return _body_response(body_text, n, single, singular, 200, headers)
-    del prefs
     return Response(body_text, media_type=JSON_TYPE, headers=headers)

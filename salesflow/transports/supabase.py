@@ -224,7 +224,10 @@ class SupabaseWakeup:
 
     def _on_state(self, state: Any, error: Exception | None) -> None:
         if str(getattr(state, "value", state)) == "SUBSCRIBED":
+            if self._ever_connected and not self._subscribed.is_set():
+                self._reconnects += 1  # counted before the catch-up wake, so health never lags behind
             self._subscribed.set()
+            self._connected = True
             self._woken.set()  # catch up on whatever was inserted while nobody listened
         else:
             self._subscribed.clear()
@@ -266,7 +269,6 @@ class SupabaseWakeup:
                 await self._subscribe()
                 self._connected = True
                 if self._ever_connected:
-                    self._reconnects += 1
                     log.warning("realtime subscription re-established", extra={"reconnects": self._reconnects})
                 else:
                     log.info("realtime subscription established", extra={"channel": WAKEUP_CHANNEL})
