@@ -4,7 +4,8 @@
 
 (a) drain N pending no-op events with one worker process (this engine records every handler delivery in
     event_deliveries; pgqueuer writes its pgqueuer_log, its default bookkeeping);
-(b) insert-to-handler-start latency over single events sent to an idle listener (p50, p99);
+(b) insert-to-handler-start latency over single events sent to an idle listener (p50, p99): both
+    listeners idle at the same time, events sent alternately to each, so both see the same load;
 (c) peak RSS of each worker process (VmHWM).
 Each worker runs in its own subprocess under uvloop (pgqueuer's own benchmark runs uvloop and asyncpg,
 its fastest driver; pgqueuer is tried with each --pgqueuer-batch and its best drain is reported). A
@@ -253,39 +254,43 @@ def drain(system: str, url: str, n: int, batch: int, concurrency: int, tmp: str)
     return result
 
 
-def latency(system: str, url: str, n: int, batch: int, concurrency: int, tmp: str, gap: float) -> dict:
+def latency_both(url: str, n: int, batch: int, concurrency: int, pgq_batch: int, tmp: str, gap: float) -> dict:
+    """Both listeners idle at once; single events go alternately to each, `gap` seconds apart, so both
+    see the same background load. Returns each system's result with p50_ms / p99_ms."""
     reset_queues(url)
-    out = f"{tmp}/{system}-latency.json"
-    ready = f"{tmp}/{system}-latency"
-    proc = spawn(system, url, n, out, batch, concurrency, latency_file=ready)
+    procs = {}
+    for system, b, c in (("salesflow", batch, concurrency), ("pgqueuer", pgq_batch, 0)):
+        procs[system] = (spawn(system, url, n, f"{tmp}/{system}-latency.json", b, c,
+                               latency_file=f"{tmp}/{system}-latency"), f"{tmp}/{system}-latency.json")
     deadline = time.monotonic() + 60
-    while not Path(ready + ".ready").exists():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit(f"{system} worker did not start")
+    while not all(Path(f"{tmp}/{system}-latency.ready").exists() for system in procs):
+        if time.monotonic() > deadline or any(p.poll() is not None for p, _ in procs.values()):
+            raise SystemExit("a latency worker did not start")
         time.sleep(0.05)
     time.sleep(0.5)
-    with psycopg.connect(url, autocommit=True) as conn:
-        if system == "salesflow":
-            query = ("insert into public.events (tenant_id, type, payload, source) values "
-                     f"('{TENANT}', 'bench.noop', %s::jsonb, 'bench')")
-            for _ in range(n):
-                conn.execute(query, (json.dumps({"sent_at": time.time()}),), prepare=True)
-                time.sleep(gap)
-        else:
 
-            async def send() -> None:
-                queries = await _pgqueuer_queries(url)
-                for _ in range(n):
-                    await queries.enqueue("noop", str(time.time()).encode())
-                    await asyncio.sleep(gap)
+    async def send() -> None:
+        queries = await _pgqueuer_queries(url)
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        query = ("insert into public.events (tenant_id, type, payload, source) values "
+                 f"('{TENANT}', 'bench.noop', %s::jsonb, 'bench')")
+        for _ in range(n):
+            await conn.execute(query, (json.dumps({"sent_at": time.time()}),))
+            await asyncio.sleep(gap)
+            await queries.enqueue("noop", str(time.time()).encode())
+            await asyncio.sleep(gap)
+        await conn.close()
 
-            asyncio.run(send())
-    result = wait_result(proc, out)
-    ms = sorted(x * 1000 for x in result["latencies"])
-    assert len(ms) == n, f"{system}: {len(ms)} of {n} latency samples"
-    result["p50_ms"] = statistics.median(ms)
-    result["p99_ms"] = ms[max(0, round(0.99 * len(ms)) - 1)]
-    return result
+    asyncio.run(send())
+    results = {}
+    for system, (proc, out) in procs.items():
+        result = wait_result(proc, out)
+        ms = sorted(x * 1000 for x in result["latencies"])
+        assert len(ms) == n, f"{system}: {len(ms)} of {n} latency samples"
+        result["p50_ms"] = statistics.median(ms)
+        result["p99_ms"] = ms[max(0, round(0.99 * len(ms)) - 1)]
+        results[system] = result
+    return results
 
 
 def main() -> None:
@@ -342,11 +347,10 @@ def main() -> None:
             ours = max(our_runs, key=lambda r: r["rate"])
             theirs = max(theirs_runs, key=lambda r: r["rate"])
             best_batch = theirs["batch"]
-            our_lat = latency("salesflow", url, args.latency_events, args.batch, args.concurrency, tmp, args.gap)
-            print(f"  salesflow latency: p50 {our_lat['p50_ms']:.2f} ms, p99 {our_lat['p99_ms']:.2f} ms", flush=True)
-            their_lat = latency("pgqueuer", url, args.latency_events, best_batch, 0, tmp, args.gap)
-            print(f"  pgqueuer latency: p50 {their_lat['p50_ms']:.2f} ms, p99 {their_lat['p99_ms']:.2f} ms",
-                  flush=True)
+            lat = latency_both(url, args.latency_events, args.batch, args.concurrency, best_batch, tmp, args.gap)
+            our_lat, their_lat = lat["salesflow"], lat["pgqueuer"]
+            for system, r in lat.items():
+                print(f"  {system} latency: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms", flush=True)
     finally:
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

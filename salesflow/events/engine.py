@@ -249,8 +249,10 @@ class Engine:
         if self.wakeup is not None and not self.wakeup.connected:
             # Without the wake-up channel, poll faster so latency degrades gracefully.
             timeout = min(timeout, 0.5)
+        # asyncio.timeout, not wait_for: no extra task on the wake-up path (latency).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def _wakeup_loop(self) -> None:
         assert self.wakeup is not None

@@ -221,7 +221,8 @@ class PostgresWakeup:
     async def wait(self, timeout: float) -> bool:
         if not self._woken.is_set():
             try:
-                await asyncio.wait_for(self._woken.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                    await self._woken.wait()
             except TimeoutError:
                 return False
         self._woken.clear()
