@@ -27,20 +27,8 @@ from salesflow.devstack import schema
 from salesflow.devstack.errors import ApiError
 from salesflow.devstack.keys import ApiKeys, TokenError, verify
 
-# `begin` and the set_config calls travel as one simple-protocol message (one round trip). The values are
-# escaped as literals by psycopg (sql.Literal), because the simple protocol has no parameters; the
-# request's own statement that follows binds its values as parameters.
-SETUP_SQL = sql.SQL(
-    "begin; select set_config('role', {role}, true), set_config('request.jwt.claims', {claims}, true), "
-    "set_config('request.method', {method}, true), set_config('request.path', {path}, true), "
-    "set_config('request.headers', {headers}, true), set_config('search_path', {search_path}, true), "
-    "set_config('transaction_read_only', {read_only}, true)"
-)
-
-
-# The same, with bound parameters, for the pipelined path (the extended protocol sends one statement per
-# message, so `begin` travels separately but in the same flush).
-PIPELINED_SETUP = (
+# What PostgREST runs at the start of every request's transaction (values bound as parameters).
+SETUP_SQL = (
     "select set_config('role', %(role)s, true), set_config('request.jwt.claims', %(claims)s, true), "
     "set_config('request.method', %(method)s, true), set_config('request.path', %(path)s, true), "
     "set_config('request.headers', %(headers)s, true), set_config('search_path', %(search_path)s, true), "
@@ -136,14 +124,12 @@ class StackContext:
         await self.check_role(caller)
         assert self.pool is not None
         search_path = ", ".join(f'"{s}"' for s in (schema_name, *self.extra_search_path))
-        setup = SETUP_SQL.format(
-            role=sql.Literal(caller.role), claims=sql.Literal(json.dumps(caller.claims)),
-            method=sql.Literal(method), path=sql.Literal(path), headers=sql.Literal(json.dumps(headers)),
-            search_path=sql.Literal(search_path), read_only=sql.Literal("on" if read_only else "off"))
-        # Pool connections are in autocommit mode: the transaction is begun by SETUP_SQL and ended here.
+        params = _setup_params(caller, method, path, headers, read_only, search_path)
+        # Pool connections are in autocommit mode: the transaction is begun and ended here.
         async with self.pool.connection() as conn:
-            await conn.execute(setup)
+            await conn.execute("begin")
             try:
+                await conn.execute(SETUP_SQL, params)
                 yield conn
             except BaseException:
                 with contextlib.suppress(psycopg.Error):
@@ -162,15 +148,13 @@ class StackContext:
         await self.check_role(caller)
         assert self.pool is not None
         search_path = ", ".join(f'"{s}"' for s in (schema_name, *self.extra_search_path))
-        params = {"role": caller.role, "claims": json.dumps(caller.claims), "method": method, "path": path,
-                  "headers": json.dumps(headers), "search_path": search_path,
-                  "read_only": "on" if read_only else "off"}
+        params = _setup_params(caller, method, path, headers, read_only, search_path)
         async with self.pool.connection() as conn:
             cursors = []
             try:
                 async with conn.pipeline():
                     await conn.execute("begin")
-                    await conn.execute(PIPELINED_SETUP, params)
+                    await conn.execute(SETUP_SQL, params)
                     for query, values in statements:
                         cursors.append(await conn.execute(_composed(query), values))
                     await conn.execute("commit")
@@ -180,6 +164,12 @@ class StackContext:
                     await conn.execute("rollback")
                 raise
             return [await cur.fetchone() for cur in cursors]
+
+
+def _setup_params(caller: Caller, method: str, path: str, headers: dict[str, str], read_only: bool,
+                  search_path: str) -> dict[str, str]:
+    return {"role": caller.role, "claims": json.dumps(caller.claims), "method": method, "path": path,
+            "headers": json.dumps(headers), "search_path": search_path, "read_only": "on" if read_only else "off"}
 
 
 def _composed(query: sql.Composable | str) -> sql.Composed | str:
