@@ -26,7 +26,10 @@ from salesflow.db import migrations
 from salesflow.db.locate import redact
 from salesflow.devstack import DevStack
 from salesflow.devstack.keys import api_keys
+from salesflow.events.engine import Engine, EngineSettings
+from salesflow.events.registry import HANDLERS_PACKAGE, discover
 from salesflow.settings import PROJECT_ROOT, SettingsError, settings
+from salesflow.transports.supabase import open_supabase
 
 STATE_FILE = PROJECT_ROOT / ".salesflow" / "dev.json"
 
@@ -56,6 +59,8 @@ def dev(
     port: int | None = typer.Option(None, help="Port to serve on (default SALESFLOW_DEV_PORT, 54321)."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     seed: bool = typer.Option(True, help="Load supabase/seed.sql."),
+    listen: bool = typer.Option(False, "--listen", help="Also run the listener (event engine) in this process, "
+                                "on the supabase transport against this stack, with the project's handlers."),
     database_url: str | None = DbUrl,
 ) -> None:
     """Prepare the database and serve the local stack until Ctrl-C / SIGTERM."""
@@ -80,12 +85,12 @@ def dev(
     try:
         import uvloop  # the faster event loop, when installed (as uvicorn's `standard` extra does)
     except ImportError:
-        asyncio.run(_serve(stack, loc.url))
+        asyncio.run(_serve(stack, loc.url, listen))
     else:
-        uvloop.run(_serve(stack, loc.url))
+        uvloop.run(_serve(stack, loc.url, listen))
 
 
-async def _serve(stack: DevStack, db_url: str) -> None:
+async def _serve(stack: DevStack, db_url: str, listen: bool = False) -> None:
     try:
         await stack.start()
     except OSError as exc:
@@ -100,10 +105,24 @@ async def _serve(stack: DevStack, db_url: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    engine: Engine | None = None
+    engine_task: asyncio.Task[None] | None = None
+    transport = None
+    if listen:
+        transport = open_supabase(stack.url, stack.service_role_key)
+        engine = Engine(transport.store, transport.data, discover([HANDLERS_PACKAGE]), EngineSettings(),
+                        wakeup=transport.wakeup)
+        engine_task = asyncio.create_task(engine.run())
+        typer.echo(f"      listener: {engine.worker} (transport supabase)")
     try:
         await stop.wait()
     finally:
         typer.echo("stopping salesflow dev", err=True)
+        if engine is not None and engine_task is not None and transport is not None:
+            engine.stop()  # in-flight handlers finish, the rest is released, then the stack goes
+            with contextlib.suppress(Exception):
+                await engine_task
+            await transport.close()
         await stack.stop()
         with contextlib.suppress(FileNotFoundError):
             STATE_FILE.unlink()

@@ -10,15 +10,17 @@ import sys
 import time
 
 import httpx
+import psycopg
 import pytest
 
 from salesflow.settings import PROJECT_ROOT
+from tests.conftest import ACME
 
 CLI = [sys.executable, "-m", "salesflow.cli.main"]
 
 
-def test_dev_serves_prints_keys_and_stops_on_sigterm(database: str) -> None:
-    proc = subprocess.Popen([*CLI, "dev", "--port", "0", "--database-url", database], cwd=PROJECT_ROOT,
+def test_dev_serves_prints_keys_listens_and_stops_on_sigterm(database: str) -> None:
+    proc = subprocess.Popen([*CLI, "dev", "--port", "0", "--listen", "--database-url", database], cwd=PROJECT_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         printed: dict[str, str] = {}
@@ -41,6 +43,19 @@ def test_dev_serves_prints_keys_and_stops_on_sigterm(database: str) -> None:
                                 text=True, timeout=30, check=False)
         assert status.returncode == 0, status.stdout + status.stderr
         assert api in status.stdout and printed["anon key"] in status.stdout
+        # --listen: the project's handlers run in the same process, on the supabase transport
+        lead = httpx.post(f"{api}/rest/v1/leads", json={"name": "Seen by the dev listener", "tenant_id": ACME},
+                          headers={"apikey": printed["anon key"], "Prefer": "return=representation",
+                                   "Authorization": f"Bearer {printed['service_role key']}"}).json()[0]
+        deadline = time.monotonic() + 30
+        while True:
+            with psycopg.connect(database) as conn:
+                found = conn.execute("select count(*) from public.analytics_events where lead_id = %s",
+                                     (lead["id"],)).fetchone()
+            if found and found[0]:
+                break
+            assert time.monotonic() < deadline, "the --listen engine did not handle the lead's event"
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
