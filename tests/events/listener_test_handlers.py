@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from salesflow.events import Event, HandlerContext, handles, payload_field
 
@@ -17,3 +18,21 @@ async def slow_touchpoint(event: Event, context: HandlerContext) -> None:
         on_conflict="event_id,handler",
         ignore_duplicates=True,
     )
+
+
+@handles("test.two_steps", name="test.send_message")
+async def send_message(event: Event, context: HandlerContext) -> None:
+    """Stands for a side effect that must not repeat (an AI call, a sent message): each run leaves a row,
+    deliberately without idempotency, so the test can count runs."""
+    await context.data.insert(
+        "analytics_events",
+        # A fresh event_id per run defeats the (event_id, handler) key on purpose.
+        [{"event_id": str(uuid.uuid4()), "handler": f"send_message run {event.attempts}", "type": "test.run"}],
+    )
+
+
+@handles("test.two_steps", name="test.slow_followup")
+async def slow_followup(event: Event, context: HandlerContext) -> None:
+    """Hangs on the first attempt (the listener is killed meanwhile), returns at once afterwards."""
+    if event.attempts == 1:
+        await asyncio.sleep(60)

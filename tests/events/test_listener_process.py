@@ -164,3 +164,24 @@ def test_a_lost_database_at_start_is_retried_and_reported_unhealthy(
     assert "sf_missing_" in str(health["last_store_error"])
     assert listener.proc is not None and listener.proc.poll() is None  # still running, retrying
     assert listener.terminate() == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_handler_that_succeeded_before_a_crash_is_not_run_again(
+    outbox: Conn, database: str, listener_factory: Callable[..., Listener]
+) -> None:
+    eid = emit(outbox, "test.two_steps")
+    first = listener_factory(database, "--lease", "2", handlers=("listener_test_handlers",)).start()
+    wait_until_sync(lambda: count(outbox, "select count(*) from public.analytics_events where type = 'test.run'") == 1,
+                    timeout=30)
+    wait_until_sync(lambda: count(outbox, "select count(*) from public.event_deliveries where event_id = %s "
+                                          "and status = 'succeeded'", eid) == 1, timeout=30)
+    first.kill9()  # slow_followup is still running; the event is neither processed nor failed
+
+    second = listener_factory(database, "--lease", "2", handlers=("listener_test_handlers",)).start()
+    wait_until_sync(lambda: statuses(outbox, [eid]) == {"processed": 1}, timeout=60)
+    assert second.terminate() == 0
+    runs = outbox.execute("select handler from public.analytics_events where type = 'test.run'").fetchall()
+    assert runs == [("send_message run 1",)]  # the retry after the crash skipped it
+    row = outbox.execute("select attempts, lease_expiries from public.events where id = %s", (eid,)).fetchone()
+    assert row == (2, 1)
