@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.rows import dict_row
@@ -93,17 +93,77 @@ def _describe(row: dict[str, Any]) -> str:
     return f"{row['status']:<9} {row['type']:<26} {what:<40} [{handlers}]"
 
 
-def run_demo(url: str, say: Callable[[str], None], timeout: float = 30.0) -> DemoOutcome:
-    """Create the demo activity, then report each of its events as it is finished; blocking."""
+@dataclass(frozen=True)
+class BrowserPath:
+    """Where the demo acts like the browser: the API URL and keys of Supabase (or `salesflow dev`)."""
+
+    api_url: str
+    anon_key: str
+    service_role_key: str
+    email: str = "anna@acme.test"
+    password: str = "salesflow-dev"
+
+
+def _create_activity_as_browser(api: BrowserPath, run: str, say: Callable[[str], None]) -> None:
+    """The same activity as `_create_activity`, but through PostgREST: leads as a signed-in user (the
+    tenant comes from the token, RLS applies), service events through RPC with the service key."""
+    from supabase import create_client
+
+    user = create_client(api.api_url, api.anon_key)
+    session = user.auth.sign_in_with_password({"email": api.email, "password": api.password})
+    claims = session.session.access_token if session.session else ""
+    say(f"demo: signed in as {api.email} through {api.api_url}/auth/v1 (token carries the tenant claim)"
+        if claims else f"demo: sign-in as {api.email} returned no session")
+    created: list[dict[str, Any]] = cast(list[dict[str, Any]], user.table("leads").insert([
+        {"name": f"Clara Demo {run}", "source": "instagram_dm", "source_channel": "instagram", "tags": ["demo"]},
+        {"name": f"Jonas Demo {run}", "source": "website_form", "source_channel": "web", "tags": ["demo"]},
+    ]).execute().data)
+    for lead in created:
+        for status in ("contacted", "qualified"):
+            user.table("leads").update({"status": status}).eq("id", lead["id"]).execute()
+    user.table("leads").update({"score": 61, "temperature": "warm"}).eq("id", created[0]["id"]).execute()
+    service = create_client(api.api_url, api.service_role_key)
+    for lead in created:
+        service.rpc("publish_event", {
+            "p_tenant_id": lead["tenant_id"], "p_type": "message.sent", "p_ordering_key": lead["id"],
+            "p_source": "demo", "p_payload": {
+                "lead_id": lead["id"], "channel": lead["source_channel"], "conversation_id": str(uuid.uuid4()),
+                "message_id": str(uuid.uuid4()), "latency_ms": 420},
+        }).execute()
+    first = created[0]
+    service.rpc("publish_event", {
+        "p_tenant_id": first["tenant_id"], "p_type": "sequence.step_executed", "p_ordering_key": first["id"],
+        "p_source": "demo", "p_payload": {
+            "lead_id": first["id"], "enrollment_id": str(uuid.uuid4()), "step": 1,
+            "channel": first["source_channel"], "ai_personalized": True},
+    }).execute()
+    service.rpc("publish_event", {
+        "p_tenant_id": first["tenant_id"], "p_type": "autopilot.action_executed", "p_ordering_key": first["id"],
+        "p_source": "demo", "p_payload": {
+            "lead_id": first["id"], "action": "send_followup", "channel": first["source_channel"], "cost_usd": 0.0021},
+    }).execute()
+    say("demo: 2 leads created through PostgREST, moved new -> contacted -> qualified, 2 messages sent, "
+        "1 sequence step and 1 autopilot action")
+
+
+def run_demo(
+    url: str, say: Callable[[str], None], timeout: float = 30.0, browser: BrowserPath | None = None
+) -> DemoOutcome:
+    """Create the demo activity (through PostgREST when `browser` is given, else directly), then report
+    each of its events as it is finished; blocking."""
     run = time.strftime("%H%M%S")
     with psycopg.connect(url, row_factory=dict_row) as conn:
         start = conn.execute("select coalesce(max(seq), 0) as s from public.events").fetchone()
         first_seq = int(start["s"]) if start else 0
-        with conn.transaction():
-            _create_activity(conn, run)
         conn.commit()
-        say("demo: 3 leads created, moved new -> contacted -> qualified, 3 messages sent, "
-            "1 sequence step and 1 autopilot action")
+        if browser is not None:
+            _create_activity_as_browser(browser, run, say)
+        else:
+            with conn.transaction():
+                _create_activity(conn, run)
+            conn.commit()
+            say("demo: 3 leads created, moved new -> contacted -> qualified, 3 messages sent, "
+                "1 sequence step and 1 autopilot action")
         shown: set[Any] = set()
         deadline = time.monotonic() + timeout
         rows: list[dict[str, Any]] = []
@@ -128,6 +188,8 @@ def run_demo(url: str, say: Callable[[str], None], timeout: float = 30.0) -> Dem
     return DemoOutcome(len(rows), processed, failed, len(rows) - processed - failed)
 
 
-async def run_demo_async(url: str, say: Callable[[str], None], timeout: float = 30.0) -> DemoOutcome:
+async def run_demo_async(
+    url: str, say: Callable[[str], None], timeout: float = 30.0, browser: BrowserPath | None = None
+) -> DemoOutcome:
     """`run_demo` off the event loop, so the engine keeps running beside it."""
-    return await asyncio.to_thread(run_demo, url, say, timeout)
+    return await asyncio.to_thread(run_demo, url, say, timeout, browser)

@@ -34,7 +34,7 @@ class Settings(BaseModel):
     OPENAI_BASE_URL: str | None = None
     SALESFLOW_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     SALESFLOW_LOG_FORMAT: Literal["auto", "json", "text"] = "auto"
-    SALESFLOW_DEV_PORT: int = Field(default=54321, ge=1, le=65535)
+    SALESFLOW_DEV_PORT: int = Field(default=54321, ge=0, le=65535)  # 0 = any free port
     SALESFLOW_EMBEDDED_DIR: str = str(PROJECT_ROOT / ".salesflow" / "pgdata")
     SALESFLOW_TRANSPORT: Literal["postgres", "supabase"] | None = None
 

@@ -6,14 +6,19 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from salesflow.settings import PROJECT_ROOT
 
 
-def test_scripts_run_demo_processes_every_demo_event(empty_database: str) -> None:
-    env = {**os.environ, "DATABASE_URL": empty_database}
+@pytest.mark.parametrize("transport", ["supabase", "postgres"])
+def test_scripts_run_demo_processes_every_demo_event(empty_database: str, transport: str) -> None:
+    """The default is the production path (local stack, Realtime, PostgREST, a signed-in demo user)."""
+    env = {**os.environ, "DATABASE_URL": empty_database, "SALESFLOW_DEV_PORT": "0"}
     env.pop("SUPABASE_URL", None)
+    args = ["--demo"] if transport == "supabase" else ["--demo", "--transport", "postgres"]
     result = subprocess.run(
-        [str(PROJECT_ROOT / "scripts" / "run"), "--demo"],
+        [str(PROJECT_ROOT / "scripts" / "run"), *args],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     output = result.stdout + result.stderr
@@ -21,6 +26,9 @@ def test_scripts_run_demo_processes_every_demo_event(empty_database: str) -> Non
     done = re.search(r"demo: (\d+) of (\d+) events processed", output)
     assert done, output
     assert done[1] == done[2] and int(done[2]) > 0, output
+    if transport == "supabase":
+        assert "signed in as anna@acme.test" in output
+        assert "created through PostgREST" in output
 
 
 def test_readme_starts_with_the_two_commands() -> None:
