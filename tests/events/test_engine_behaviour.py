@@ -52,7 +52,7 @@ async def test_an_always_failing_handler_backs_off_then_dead_letters_while_other
 
     broken = emit(outbox, "test.flaky", max_attempts=4)
     healthy = [emit(outbox, "test.fine") for _ in range(20)]
-    async with running_engine(database, registry, backoff_base_seconds=0.2):
+    async with running_engine(database, registry, backoff_base_seconds=0.5):
         await wait_until(lambda: status_of(outbox, broken) == "failed")
         assert statuses(outbox, healthy) == {"processed": 20}
 
@@ -60,10 +60,10 @@ async def test_an_always_failing_handler_backs_off_then_dead_letters_while_other
         outbox.commit()
         assert row == (4, "test_engine_behaviour.flaky: RuntimeError: the CRM is down")
         assert [c[0] for c in calls] == [1, 2, 3, 4]
-        # Each retry waited longer than the one before (0.2 s, 0.4 s, 0.8 s +-25 %) and never ran early.
-        run_afters = [c[1].timestamp() for c in calls]
-        gaps = [b - a for a, b in itertools.pairwise(run_afters)]
-        assert gaps[0] < gaps[1] < gaps[2]
+        # Each retry was scheduled further out than the one before (0.5 s, 1 s, 2 s, each +-25 %), counted
+        # from when the failing attempt ran to the next attempt's run_after, and never ran early.
+        waits = [nxt[1].timestamp() - ran[2] for ran, nxt in itertools.pairwise(calls)]
+        assert waits[0] < waits[1] < waits[2]
         assert all(started >= due for _, due_at, started in calls[1:] for due in [due_at.timestamp()])
 
         fixed["value"] = True
