@@ -14,7 +14,7 @@ from salesflow.cli.output import fail
 from salesflow.events.engine import Engine, EngineSettings
 from salesflow.events.http import serve_metrics
 from salesflow.events.registry import HANDLERS_PACKAGE, discover
-from salesflow.settings import SettingsError, settings
+from salesflow.settings import Settings, SettingsError, settings
 from salesflow.transports import TRANSPORTS, Transport, TransportName, open_transport
 
 
@@ -74,8 +74,22 @@ async def run_engine(
     return engine
 
 
+def default_transport(cfg: Settings, database_url: str | None = None) -> TransportName:
+    """--transport when not given: SALESFLOW_TRANSPORT; else postgres when a database URL was passed on the
+    command line; else supabase when SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are set (the deployment
+    the design names); else postgres."""
+    if cfg.SALESFLOW_TRANSPORT:
+        return cfg.SALESFLOW_TRANSPORT
+    if database_url:
+        return "postgres"
+    return "supabase" if cfg.SUPABASE_URL and cfg.SUPABASE_SERVICE_ROLE_KEY else "postgres"
+
+
 def listen(
-    transport: str = typer.Option("postgres", help=f"How to reach the database: {' or '.join(TRANSPORTS)}."),
+    transport: str | None = typer.Option(
+        None, help=f"How to reach the database: {' or '.join(TRANSPORTS)} (default: SALESFLOW_TRANSPORT, else "
+        "supabase when SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are set, else postgres)."
+    ),
     concurrency: int = typer.Option(16, help="Handlers running at once in this process."),
     batch: int = typer.Option(100, help="Events claimed per call (1-1000)."),
     lease: float = typer.Option(60.0, help="Seconds an event stays leased; heartbeats extend it."),
@@ -91,7 +105,7 @@ def listen(
 ) -> None:
     """Process outbox events: claim, run handlers, record deliveries, retry, dead-letter. Ctrl-C or SIGTERM
     stops gracefully (in-flight handlers finish, the rest is released)."""
-    if transport not in TRANSPORTS:
+    if transport is not None and transport not in TRANSPORTS:
         fail(f"--transport: must be one of {', '.join(TRANSPORTS)} (got {transport!r})")
     if metrics_port is not None and not 1 <= metrics_port <= 65535:
         fail(f"--metrics-port: must be between 1 and 65535 (got {metrics_port})")
@@ -103,6 +117,7 @@ def listen(
     except SettingsError as exc:
         fail(str(exc))
     sflog.configure(log_level or cfg.SALESFLOW_LOG_LEVEL, cfg.SALESFLOW_LOG_FORMAT)
+    transport = transport or default_transport(cfg, database_url)
     url = database(database_url).url if transport == "postgres" else None
     try:
         chosen: TransportName = "postgres" if transport == "postgres" else "supabase"
