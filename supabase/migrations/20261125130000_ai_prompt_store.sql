@@ -102,13 +102,15 @@ end
 $$;
 
 -- Publish a new version (the next number for this name, locale and tenant) and attach labels to it.
+-- `p_labels` is a jsonb array of strings, not text[]: list arguments travel as JSON arrays on every
+-- transport, PostgREST request bodies and the handlers' TenantData.rpc (which sends lists as jsonb).
 create or replace function public.ai_publish_prompt(
   p_name text,
   p_locale text,
   p_messages jsonb,
   p_model_config jsonb default '{}'::jsonb,
   p_tenant_id uuid default null,
-  p_labels text[] default '{}',
+  p_labels jsonb default '[]'::jsonb,
   p_commit_message text default null
 ) returns jsonb
 language plpgsql volatile security definer
@@ -135,11 +137,11 @@ begin
   insert into public.ai_prompts (name, locale, tenant_id, version, messages, model_config, commit_message)
   values (p_name, p_locale, p_tenant_id, next_version, p_messages, coalesce(p_model_config, '{}'::jsonb),
           p_commit_message);
-  foreach l in array coalesce(p_labels, '{}') loop
+  for l in select jsonb_array_elements_text(coalesce(p_labels, '[]'::jsonb)) loop
     perform public.ai_set_prompt_label(p_name, p_locale, next_version, l, p_tenant_id);
   end loop;
   return jsonb_build_object('name', p_name, 'locale', p_locale, 'tenant_id', p_tenant_id,
-                            'version', next_version, 'labels', to_jsonb(coalesce(p_labels, '{}')));
+                            'version', next_version, 'labels', coalesce(p_labels, '[]'::jsonb));
 end
 $$;
 
@@ -166,11 +168,11 @@ as $$
 $$;
 
 revoke all on function public.ai_set_prompt_label(text, text, integer, text, uuid),
-  public.ai_publish_prompt(text, text, jsonb, jsonb, uuid, text[], text),
+  public.ai_publish_prompt(text, text, jsonb, jsonb, uuid, jsonb, text),
   public.ai_resolve_prompt(text, uuid, text, text)
   from public, anon, authenticated;
 grant execute on function public.ai_set_prompt_label(text, text, integer, text, uuid),
-  public.ai_publish_prompt(text, text, jsonb, jsonb, uuid, text[], text),
+  public.ai_publish_prompt(text, text, jsonb, jsonb, uuid, jsonb, text),
   public.ai_resolve_prompt(text, uuid, text, text)
   to service_role;
 revoke all on function private.ai_check_messages(jsonb), private.ai_prompt_labels_fill() from public;

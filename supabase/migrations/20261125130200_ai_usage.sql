@@ -35,10 +35,10 @@ create index if not exists ai_usage_lead_idx on public.ai_usage (lead_id) where 
 -- Insert a batch of usage rows (the tracker groups concurrent calls into one statement); each row brings
 -- its own id, and the result is [{id, cost_usd}] for the rows written. Cost comes from the price table
 -- (looked up once per distinct model of the batch), never from the caller.
--- The transaction commits asynchronously (synchronous_commit off, for this transaction only): usage rows
--- are telemetry written on every AI call, and not waiting for the WAL flush keeps the tracker off the
--- call's critical path. A database crash can lose at most the last few hundred milliseconds of rows; it
--- never leaves them inconsistent.
+-- Usage rows commit durably (the default synchronous_commit, never turned off here): budgets settle from
+-- these rows (`ai_settle_budget` sums their cost), so a row acknowledged to the caller must survive a
+-- database crash -- nothing may be lost. The commit waits for its WAL flush; the tracker's group commit
+-- makes that one flush per batch of concurrent calls, not one per call.
 create or replace function public.ai_track_usage(p_rows jsonb) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -46,7 +46,6 @@ as $$
 declare
   written jsonb;
 begin
-  perform set_config('synchronous_commit', 'off', true);
   with input as (
     select * from jsonb_to_recordset(p_rows) as r(
       id uuid, tenant_id uuid, lead_id uuid, event_id uuid, call_id uuid, attempt integer, scenario text,

@@ -100,9 +100,11 @@ $$;
 
 -- Reserve the most a call may cost: the priciest of the route's models for the given token upper
 -- bounds. Returns {allowed: true, reservation_id (null without a budget), estimate_usd} or
--- {allowed: false, at_limit, scenario, limit_usd, spent_usd}.
+-- {allowed: false, at_limit, scenario, limit_usd, spent_usd}. `p_models` is a jsonb array of strings, not
+-- text[]: list arguments travel as JSON arrays on every transport, PostgREST request bodies and the
+-- handlers' TenantData.rpc (which sends lists as jsonb).
 create or replace function public.ai_reserve_budget(
-  p_tenant_id uuid, p_scenario text, p_provider text, p_models text[], p_input_tokens integer,
+  p_tenant_id uuid, p_scenario text, p_provider text, p_models jsonb, p_input_tokens integer,
   p_output_tokens integer
 ) returns jsonb
 language plpgsql volatile security definer
@@ -129,7 +131,7 @@ begin
   end loop;
 
   select coalesce(max(private.ai_cost_usd(p_provider, m, p_input_tokens, 0, p_output_tokens)), 0)
-    into estimate from unnest(coalesce(p_models, '{}')) as m;
+    into estimate from jsonb_array_elements_text(coalesce(p_models, '[]'::jsonb)) as m;
 
   for b in
     select * from public.ai_budgets x
@@ -171,10 +173,10 @@ $$;
 
 revoke all on function private.ai_budget_mark_exceeded(uuid, text, date, numeric, numeric, text) from public;
 revoke all on function public.ai_settle_budget(uuid),
-  public.ai_reserve_budget(uuid, text, text, text[], integer, integer)
+  public.ai_reserve_budget(uuid, text, text, jsonb, integer, integer)
   from public, anon, authenticated;
 grant execute on function public.ai_settle_budget(uuid),
-  public.ai_reserve_budget(uuid, text, text, text[], integer, integer)
+  public.ai_reserve_budget(uuid, text, text, jsonb, integer, integer)
   to service_role;
 
 alter table public.ai_budgets enable row level security;

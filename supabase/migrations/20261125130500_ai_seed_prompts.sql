@@ -10,8 +10,8 @@ as $$
 begin
   if not exists (select 1 from public.ai_prompts p
                  where p.name = p_name and p.locale = p_locale and p.tenant_id is null) then
-    perform public.ai_publish_prompt(p_name, p_locale, p_messages, p_model_config, null, array['production'],
-                                     'seeded');
+    perform public.ai_publish_prompt(p_name, p_locale, p_messages, p_model_config, null,
+                                     '["production"]'::jsonb, 'seeded');
   end if;
 end
 $$;
