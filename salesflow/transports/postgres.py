@@ -84,13 +84,48 @@ async def _connection(pool: AsyncConnectionPool, url: str) -> AsyncIterator[psyc
         raise await _why_no_connection(url, exc) from exc
 
 
-class PostgresEventStore:
-    """`EventStore` over psycopg: each method runs one SQL API function on a pooled connection."""
+class _DedicatedConnection:
+    """One connection for one sequential caller (the claim loop, the finish loop): no pool checkout on the
+    hot path (measured ~0.25 ms per call). A failed call drops the connection; the next call reconnects."""
 
-    def __init__(self, url: str, pool_size: int = 4) -> None:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with self._lock:
+            if self._conn is None or self._conn.closed:
+                try:
+                    self._conn = await psycopg.AsyncConnection.connect(
+                        self.url, autocommit=True, prepare_threshold=None, connect_timeout=5
+                    )
+                except psycopg.OperationalError as exc:
+                    raise psycopg.OperationalError(f"cannot connect to the database: {str(exc).strip()}") from exc
+            try:
+                yield self._conn
+            except BaseException:
+                await self.drop()
+                raise
+
+    async def drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+
+class PostgresEventStore:
+    """`EventStore` over psycopg: each method runs one SQL API function. The claim loop and the finish loop
+    each have a dedicated connection; occasional calls (heartbeat, maintenance, release) share a small pool."""
+
+    def __init__(self, url: str, pool_size: int = 2) -> None:
         self.url = url
         self.pool = _pool(url, pool_size, "salesflow-events")
         self._opened = False
+        self._claiming = _DedicatedConnection(url)
+        self._finishing = _DedicatedConnection(url)
 
     async def open(self) -> None:
         if not self._opened:
@@ -98,13 +133,14 @@ class PostgresEventStore:
             self._opened = True
 
     async def close(self) -> None:
+        await self._claiming.drop()
+        await self._finishing.drop()
         if self._opened:
             await self.pool.close()
             self._opened = False
 
     async def claim(self, worker: str, batch: int, lease_seconds: float) -> list[Event]:
-        await self.open()
-        async with _connection(self.pool, self.url) as conn:
+        async with self._claiming.use() as conn:
             rows = await (await conn.execute(_CLAIM, (worker, batch, lease_seconds))).fetchall()
         return [
             Event(
@@ -116,7 +152,6 @@ class PostgresEventStore:
         ]
 
     async def finish(self, worker: str, results: Sequence[EventResult], backoff_base_seconds: float) -> int:
-        await self.open()
         body = json.dumps([
             {
                 "id": str(r.event_id),
@@ -127,7 +162,7 @@ class PostgresEventStore:
             }
             for r in results
         ])
-        async with _connection(self.pool, self.url) as conn:
+        async with self._finishing.use() as conn:
             row = await (
                 await conn.execute(
                     "select public.finish_events(%s, %s::jsonb, %s)", (worker, body, backoff_base_seconds)
@@ -168,8 +203,8 @@ class PostgresEventStore:
         return int(row[0]) if row else 0
 
     async def next_due_in(self) -> float | None:
-        await self.open()
-        async with _connection(self.pool, self.url) as conn:
+        # Asked by the claim loop between claims: same connection.
+        async with self._claiming.use() as conn:
             row = await (await conn.execute("select public.next_event_due()")).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
