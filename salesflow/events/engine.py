@@ -237,6 +237,8 @@ class Engine:
     async def _idle_wait(self) -> None:
         """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval."""
         timeout = self.settings.poll_interval
+        # Let handler tasks just created start before this loop's next query (insert-to-handler latency).
+        await asyncio.sleep(0)
         if self._wake.is_set():
             return
         try:
