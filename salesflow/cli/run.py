@@ -39,8 +39,9 @@ def run(
                                     "0 picks a free one)."),
     database_url: str | None = DbUrl,
 ) -> None:
-    """Prepare the database (bootstrap, migrations, seed), start the listener and run the demo; then keep
-    processing events until Ctrl-C (or exit after the demo with --demo)."""
+    """Prepare the database (bootstrap, migrations, seed), start the local Supabase-compatible stack and
+    the listener on it, and run the demo; then keep serving until Ctrl-C (or exit after the demo with
+    --demo). --transport postgres skips the stack and listens with LISTEN/NOTIFY."""
     if demo and skip_demo:
         fail("--demo and --no-demo exclude each other")
     if transport not in ("supabase", "postgres"):
