@@ -133,7 +133,7 @@ class StackContext:
                 yield conn
             except BaseException:
                 with contextlib.suppress(psycopg.Error):
-                    await conn.execute("rollback")
+                    await conn.rollback()  # not execute("rollback"): see run()
                 raise
             await conn.execute("commit")
 
@@ -159,9 +159,13 @@ class StackContext:
                         cursors.append(await conn.execute(_composed(query), values))
                     await conn.execute("commit")
             except BaseException:
-                # an error aborts the rest of the pipeline: the transaction is still open and failed
+                # An error aborts the rest of the pipeline: the transaction is still open and failed.
+                # conn.rollback(), not execute("rollback"): psycopg then deallocates its prepared statements
+                # at once; otherwise the DEALLOCATE ALL it queues runs later, inside the next request's
+                # pipeline, after that request prepared a statement, and every later use of that statement
+                # on this pooled connection fails with 26000 "prepared statement _pg3_N does not exist".
                 with contextlib.suppress(psycopg.Error):
-                    await conn.execute("rollback")
+                    await conn.rollback()
                 raise
             return [await cur.fetchone() for cur in cursors]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from salesflow.devstack import DevStack
@@ -43,25 +45,46 @@ def test_create_lead_names_the_bad_field(running_stack: RunningStack, body: obje
 
 
 def test_verify_jwt_refuses_missing_and_forged_tokens(running_stack: RunningStack) -> None:
-    missing = httpx.post(f"{running_stack.url}/functions/v1/create-lead", json={"name": "x"})
-    assert missing.status_code == 401
-    forged = httpx.post(f"{running_stack.url}/functions/v1/create-lead", json={"name": "x"},
-                        headers={"Authorization": "Bearer not.a.jwt"})
-    assert forged.status_code == 401
+    before = running_stack.sql("select count(*) from public.leads")
+    now = int(time.time())
+    claims = {"sub": "a0000000-0000-4000-8000-000000000002", "role": "authenticated", "tenant_id": ACME,
+              "aud": "authenticated", "iat": now, "exp": now + 600}
+    secret = running_stack.stack.jwt_secret
+    bad_tokens = {
+        "not a jwt": "not.a.jwt",
+        "other secret": jwt.encode(claims, "another-secret-that-is-at-least-32-characters", algorithm="HS256"),
+        "alg none": jwt.encode({**claims, "role": "service_role"}, "", algorithm="none"),
+        "expired": jwt.encode({**claims, "iat": now - 7200, "exp": now - 3600}, secret, algorithm="HS256"),
+    }
+    missing = httpx.post(f"{running_stack.url}/functions/v1/create-lead", json={"name": "No token"})
+    assert missing.status_code == 401 and missing.json()
+    for kind, token in bad_tokens.items():
+        forged = httpx.post(f"{running_stack.url}/functions/v1/create-lead", json={"name": f"Forged {kind}"},
+                            headers={"apikey": running_stack.stack.anon_key, "Authorization": f"Bearer {token}"})
+        assert forged.status_code == 401, (kind, forged.text)
+        assert forged.json(), kind  # a JSON error body, not an empty or HTML page
+    # The anon key passes the gateway (as on Supabase) but the write runs as anon: refused by the database.
+    anon = httpx.post(f"{running_stack.url}/functions/v1/create-lead", json={"name": "Anonymous"},
+                      headers=running_stack.headers())
+    assert anon.status_code == 401 and anon.json()["code"] == "42501"
+    assert running_stack.sql("select count(*) from public.leads") == before
     unknown = httpx.post(f"{running_stack.url}/functions/v1/no-such-function",
                          headers=running_stack.headers())
     assert unknown.status_code == 404
 
 
 async def test_verify_jwt_off_comes_from_config(database: str, tmp_path: Path) -> None:
-    folder = tmp_path / "functions" / "webhook"
-    folder.mkdir(parents=True)
-    (folder / "main.py").write_text(
-        "from starlette.responses import JSONResponse\n"
-        "async def handle(request):\n"
-        "    return JSONResponse({'signed': request.headers.get('x-signature')})\n")
+    for name in ("webhook", "guarded"):  # the same code; only the config tells them apart
+        folder = tmp_path / "functions" / name
+        folder.mkdir(parents=True)
+        (folder / "main.py").write_text(
+            "from starlette.responses import JSONResponse\n"
+            "async def handle(request):\n"
+            "    return JSONResponse({'signed': request.headers.get('x-signature')})\n")
     config = ProjectConfig(**{**load_config().__dict__, "verify_jwt": {"webhook": False}})
     async with DevStack(database, config=config, functions_dir=tmp_path / "functions") as stack, \
             httpx.AsyncClient() as http:
         response = await http.post(f"{stack.url}/functions/v1/webhook", headers={"x-signature": "abc"})
         assert response.status_code == 200 and response.json() == {"signed": "abc"}
+        guarded = await http.post(f"{stack.url}/functions/v1/guarded", headers={"x-signature": "abc"})
+        assert guarded.status_code == 401  # not named in the config: verify_jwt defaults to on

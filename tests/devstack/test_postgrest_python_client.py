@@ -116,12 +116,14 @@ def test_writes_publish_events_in_the_same_transaction(anna: Client, service: Cl
 
 def test_rpc_by_post_and_get(service: Client) -> None:
     event_id = service.rpc("publish_event", {"p_tenant_id": NORDLICHT, "p_type": "lead.updated",
-                                              "p_payload": {"lead_id": "x", "changes": {}}}).execute().data
-    assert uuid.UUID(event_id)
+                                              "p_payload": {"lead_id": "x", "changes": {}},
+                                              "p_run_after_seconds": 600}).execute().data
+    stored = service.table("events").select("tenant_id,type,status").eq("id", event_id).single().execute().data
+    assert stored == {"tenant_id": NORDLICHT, "type": "lead.updated", "status": "pending"}
     backlog = service.rpc("event_backlog", {}).execute().data
     assert backlog[0]["pending"] >= 1
-    due = service.rpc("next_event_due", {}, get=True).execute()
-    assert due.data is None or isinstance(due.data, float)
+    due = service.rpc("next_event_due", {}, get=True).execute()  # the delayed event is the next one due
+    assert isinstance(due.data, float) and 300 < due.data <= 600
     hook = service.rpc("custom_access_token_hook", {"event": {
         "user_id": "c0000000-0000-4000-8000-000000000001", "claims": {"app_metadata": {}}}}).execute().data
     assert hook["claims"]["tenant_id"] == ACME  # no preference: the oldest membership

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import jwt
 import psycopg
+import pytest
 import websockets
+import websockets.exceptions
 
 from salesflow.devstack import DevStack
 from supabase import AsyncClient, acreate_client
@@ -56,14 +58,21 @@ async def test_subscribers_receive_only_rows_their_token_may_select(database: st
         await bea.table("leads").update({"status": "contacted"}).eq("id", nord_lead["id"]).execute()
         await bea.table("leads").delete().eq("id", nord_lead["id"]).execute()
 
-        await eventually(lambda: len(anna_got) == 1 and len(nordlicht_only) == 3)
-        await asyncio.sleep(0.3)  # nothing else may trickle in
-        assert len(anna_got) == 1 and len(nordlicht_only) == 3
+        # Changes reach a subscriber in commit order, so once a later sentinel has arrived, anything that
+        # was going to be delivered before it has been: no sleep needed to prove what did not arrive.
+        await anna.table("leads").insert({"name": "Acme sentinel"}).execute()
+        await bea.table("leads").insert({"name": "Nordlicht sentinel"}).execute()
+        await eventually(lambda: any(c["record"].get("name") == "Acme sentinel" for c in anna_got)
+                         and any(c["record"].get("name") == "Nordlicht sentinel" for c in nordlicht_only))
+        assert [c["record"]["name"] for c in anna_got] == ["Acme big", "Acme sentinel"]
+        assert len(nordlicht_only) == 4 and all(c["record"].get("tenant_id", NORDLICHT) == NORDLICHT
+                                                 for c in nordlicht_only)
         assert anna_got[0]["record"]["id"] == acme_lead["id"] and anna_got[0]["record"]["notes"] == big_notes
         assert anna_got[0]["record"]["tenant_id"] == ACME
         assert {"name": "notes", "type": "text"} in anna_got[0]["columns"]
         kinds = [str(getattr(c["type"], "value", c["type"])) for c in nordlicht_only]
-        assert kinds == ["INSERT", "UPDATE", "DELETE"]
+        assert kinds == ["INSERT", "UPDATE", "DELETE", "INSERT"]
+        assert nordlicht_only[0]["record"]["id"] == nord_lead["id"]
         assert nordlicht_only[1]["record"]["status"] == "contacted"
         assert nordlicht_only[1]["old_record"] == {"id": nord_lead["id"]}
         assert nordlicht_only[2]["old_record"] == {"id": nord_lead["id"]}
@@ -88,15 +97,27 @@ async def test_a_refreshed_access_token_changes_what_is_delivered(database: str)
                          "jsonb_build_object('tenant_id', %s::text) where email = 'max@consult.test'", (ACME,))
         session = await max_client.auth.refresh_session()
         assert session.session is not None
+        assert claims_tenant(session.session.access_token, stack) == ACME
         await max_client.realtime.set_auth(session.session.access_token)
-        await asyncio.sleep(0.2)
-        await anna.table("leads").insert({"name": "For Acme again"}).execute()
+        # The access_token message has no reply: wait until the server holds the new claims for the channel.
+        await eventually(lambda: channel_tenants(stack) == {ACME})
         await bea.table("leads").insert({"name": "For Nordlicht again"}).execute()
-        await eventually(lambda: len(received) == 2)
-        await asyncio.sleep(0.3)
+        await anna.table("leads").insert({"name": "For Acme again"}).execute()
+        await eventually(lambda: len(received) >= 2)
+        # Nordlicht's row was committed before Acme's: had it been delivered, it would have come first.
         assert [r["record"]["name"] for r in received] == ["For Nordlicht", "For Acme again"]
         for client in (max_client, anna, bea):
             await client.remove_all_channels()
+
+
+def claims_tenant(token: str, stack: DevStack) -> object:
+    return jwt.decode(token, stack.jwt_secret, algorithms=["HS256"], options={"verify_aud": False}).get("tenant_id")
+
+
+def channel_tenants(stack: DevStack) -> set[object]:
+    assert stack.hub is not None
+    return {(channel.claims or {}).get("tenant_id") for session in list(stack.hub.sessions)
+            for channel in list(session.channels.values()) if channel.topic == "realtime:max-leads"}
 
 
 async def test_phoenix_replies_heartbeats_and_refused_joins(database: str) -> None:
@@ -122,9 +143,14 @@ async def test_phoenix_replies_heartbeats_and_refused_joins(database: str) -> No
                                       "ref": "3", "join_ref": "3"}))
             refused = json.loads(await ws.recv())
             assert refused["payload"]["status"] == "error" and "filter" in refused["payload"]["response"]["reason"]
-        async with httpx.AsyncClient() as http:
-            no_key = await http.get(f"{stack.url}/realtime/v1/websocket")
-            assert no_key.status_code in (400, 401, 403, 404)
+        # Without an API key, or with one signed by another secret, the websocket upgrade itself is refused.
+        forged = jwt.encode({"role": "service_role"}, "another-secret-that-is-at-least-32-characters",
+                            algorithm="HS256")
+        for query in ("vsn=1.0.0", f"apikey={forged}&vsn=1.0.0"):
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                async with websockets.connect(f"ws://127.0.0.1:{stack.port}/realtime/v1/websocket?{query}"):
+                    pass
+            assert refused.value.response.status_code == 403
 
 
 async def test_the_stack_reconnects_when_postgres_drops_its_connections(database: str) -> None:

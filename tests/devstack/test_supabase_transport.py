@@ -123,7 +123,9 @@ async def test_survives_the_stack_restarting_and_catches_up(database: str) -> No
             await wait_until(lambda: statuses(database, before) == {"processed": 3})
             await stack.stop()
             while_down = emit(database, "test.restart", 5)  # nobody is listening: Realtime drops these
-            await asyncio.sleep(1.0)
+            # the listener has noticed the outage (not a sleep: its own health check says so)
+            await wait_until(lambda: not wakeup_of(engine).connected)
+            assert statuses(database, while_down) == {"pending": 5}
             stack = DevStack(database, port=port)
             await stack.start()
             await wait_until(lambda: statuses(database, while_down) == {"processed": 5}, timeout=30)

@@ -35,8 +35,8 @@ const insert = async (client, name) => {
 }
 await insert(bea, 'Only for Nordlicht')
 await insert(anna, 'Only for Acme')
-for (let i = 0; i < 100 && received.length < 1; i++) await sleep(50)
-await sleep(300)
+// Changes arrive in commit order: once Acme's row (committed second) is here, Nordlicht's would have come first.
+for (let i = 0; i < 200 && !received.some((r) => r.name === 'Only for Acme'); i++) await sleep(50)
 
 const denied = await anna.from('leads').insert({ name: 'Smuggled', tenant_id: '22222222-2222-4222-8222-222222222222' })
 console.log(JSON.stringify({
