@@ -1,7 +1,7 @@
 -- RLS matrix for public.leads: anon, member of A, member of B, removed member of A holding a token,
 -- service_role; select, insert, update, delete. Seed: Acme (A) has 7 leads, Nordlicht (B) has 5.
 begin;
-select plan(20);
+select plan(25);
 
 -- Ben is removed from Acme; his token still says tenant Acme.
 delete from public.tenant_members
@@ -48,6 +48,11 @@ select is((select count(*) from public.leads)::int, 5, 'member of B sees exactly
 with u as (update public.leads set tenant_id = '22222222-2222-4222-8222-222222222222'
   where id = '10000000-0000-4000-8000-000000000002' returning 1)
 select is(count(*)::int, 0, 'member of B cannot move A''s lead into B') from u;
+with d as (delete from public.leads where id = '10000000-0000-4000-8000-000000000002' returning 1)
+select is(count(*)::int, 0, 'member of B cannot delete A''s lead') from d;
+select lives_ok($$insert into public.leads (name) values ('Nord Neu')$$, 'member of B inserts into B');
+select is((select tenant_id from public.leads where name = 'Nord Neu'),
+  '22222222-2222-4222-8222-222222222222'::uuid, 'B''s insert got B''s tenant from the token');
 reset role;
 
 -- removed member of A, token still valid
@@ -59,12 +64,18 @@ select throws_ok($$insert into public.leads (tenant_id, name) values ('11111111-
   '42501', null, 'a removed member cannot insert');
 with u as (update public.leads set notes = 'x' returning 1)
 select is(count(*)::int, 0, 'a removed member updates nothing') from u;
+with d as (delete from public.leads returning 1)
+select is(count(*)::int, 0, 'a removed member deletes nothing') from d;
 reset role;
 
 -- service_role bypasses RLS
 set local role service_role;
 select set_config('request.jwt.claims', '{"role":"service_role"}', true);
-select is((select count(*) from public.leads)::int, 12, 'service_role sees every tenant''s leads (7 + 1 new - 1 deleted + 5)');
+select is((select count(*) from public.leads)::int, 13,
+  'service_role sees every tenant''s leads (7 + 1 new - 1 deleted + 5 + 1 new)');
+with u as (update public.leads set notes = 'by service' where id in
+  ('10000000-0000-4000-8000-000000000001', '20000000-0000-4000-8000-000000000001') returning 1)
+select is(count(*)::int, 2, 'service_role updates leads of any tenant') from u;
 select lives_ok($$insert into public.leads (tenant_id, name) values ('22222222-2222-4222-8222-222222222222', 'Via service')$$,
   'service_role inserts with an explicit tenant');
 reset role;

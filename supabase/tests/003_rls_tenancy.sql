@@ -1,6 +1,6 @@
 -- RLS matrix for public.tenants and public.tenant_members.
 begin;
-select plan(19);
+select plan(21);
 
 delete from public.tenant_members
  where tenant_id = '11111111-1111-4111-8111-111111111111' and user_id = 'a0000000-0000-4000-8000-000000000002';
@@ -61,6 +61,19 @@ select set_config('request.jwt.claims',
   '{"sub":"a0000000-0000-4000-8000-000000000002","role":"authenticated","tenant_id":"11111111-1111-4111-8111-111111111111"}', true);
 select is((select count(*) from public.tenants)::int, 0, 'a removed member sees no tenant');
 select is((select count(*) from public.tenant_members)::int, 0, 'a removed member sees no membership');
+reset role;
+
+-- A removed owner (Anna) still holding her token: her former powers are gone with the membership.
+delete from public.tenant_members
+ where tenant_id = '11111111-1111-4111-8111-111111111111' and user_id = 'a0000000-0000-4000-8000-000000000001';
+set local role authenticated;
+select set_config('request.jwt.claims',
+  '{"sub":"a0000000-0000-4000-8000-000000000001","role":"authenticated","tenant_id":"11111111-1111-4111-8111-111111111111","tenant_role":"owner"}', true);
+with u as (update public.tenants set name = 'Renamed after removal' returning 1)
+select is(count(*)::int, 0, 'a removed owner renames no tenant') from u;
+select throws_ok($$insert into public.tenant_members (tenant_id, user_id, role)
+  values ('11111111-1111-4111-8111-111111111111', 'a0000000-0000-4000-8000-000000000001', 'owner')$$,
+  '42501', null, 'a removed owner cannot re-add themselves');
 reset role;
 
 set local role service_role;

@@ -106,3 +106,43 @@ async def test_at_the_limit_refuse_raises_and_records_the_refusal(
     assert outcomes == ["budget_exceeded", "budget_exceeded"]
     [event] = budget_events(database)
     assert event["scenario"] == "lead_scoring" and event["at_limit"] == "refuse"
+
+
+async def test_two_concurrent_calls_at_the_edge_of_the_limit_cannot_both_pass(
+    store: PostgresAIStore, database: str, openai_runtime: Callable[..., AIRuntime], llm: respx.MockRouter
+) -> None:
+    """Through the orchestrator: the limit fits one call's reservation but not two."""
+    estimates: list[Decimal] = []
+
+    class Observed:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        async def reserve_budget(self, *args: object) -> dict[str, object]:
+            result = await store.reserve_budget(*args)  # type: ignore[arg-type]
+            estimates.append(Decimal(str(result["estimate_usd"])))
+            return result
+
+    # The answer reports so many tokens that one call alone spends the whole budget: whichever way the two
+    # calls interleave, exactly one may pass.
+    route = llm.post(COMPLETIONS).respond(json=chat_completion(GOOD_SCORE, prompt_tokens=1_000_000,
+                                                                completion_tokens=100))
+    runtime = openai_runtime()
+    await runtime.orchestrator(Observed()).run("lead_scoring", tenant_id=ACME, input=LEAD_INPUT)  # type: ignore[arg-type]
+    assert estimates and estimates[0] > 0
+    with psycopg.connect(database) as conn:
+        conn.execute("delete from public.ai_usage where tenant_id = %s", (ACME,))
+    set_budget(database, str(estimates[0] * Decimal("1.5")), "refuse")
+    calls_before = route.call_count
+
+    orchestrator = runtime.orchestrator(store)
+    results = await asyncio.gather(
+        *[orchestrator.run("lead_scoring", tenant_id=ACME, input=LEAD_INPUT) for _ in range(2)],
+        return_exceptions=True)
+    passed = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BudgetExceeded)]
+    assert (len(passed), len(refused)) == (1, 1), results
+    assert route.call_count - calls_before == 1  # the refused call never reached the provider
+    assert len(budget_events(database)) == 1
+    reserved, spent = period(database)
+    assert reserved == 0 and spent == Decimal(str(passed[0].cost_usd))  # type: ignore[union-attr]

@@ -332,3 +332,45 @@ def test_refused_requests_leave_the_stack_serving_correct_answers(running_stack:
         assert refused.status_code == 403 and refused.json()["code"] == "42501", (attempt, refused.text)
         read = httpx.get(url, headers=anna, params={"select": "id"})
         assert read.status_code == 200 and len(read.json()) == expected, (attempt, read.text)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"name": "eq.x' or '1'='1"},
+        {"name": "eq.x\") or true or (\"a"},
+        {"id": "in.(00000000-0000-4000-8000-000000000000) or true"},
+        {"or": "(name.eq.x,true)"},
+        {"name\" is not null or \"name": "eq.x"},
+        {"name": "like.*';delete from public.leads;--"},
+    ],
+)
+def test_injection_through_write_filters_changes_nothing(running_stack: RunningStack, tokens: dict[str, str],
+                                                         params: dict[str, str]) -> None:
+    """With the service key (no RLS to hide behind), a filter that tried to widen a PATCH or DELETE to every
+    row must match nothing or be refused."""
+    before = snapshot(running_stack, "leads")
+    headers = running_stack.headers(tokens["service"], Prefer="return=representation")
+    url = f"{running_stack.url}/rest/v1/leads"
+    for response in (httpx.patch(url, headers=headers, params=params, json={"notes": "pwned"}),
+                     httpx.delete(url, headers=headers, params=params)):
+        if response.status_code == 200:
+            assert response.json() == [], response.text
+        else:
+            assert response.status_code == 400 and set(response.json()) == ERROR_KEYS, response.text
+    assert snapshot(running_stack, "leads") == before
+
+
+def test_injection_through_column_names_in_a_body_is_refused(running_stack: RunningStack,
+                                                             tokens: dict[str, str]) -> None:
+    before = snapshot(running_stack, "leads")
+    headers = running_stack.headers(tokens["service"])
+    url = f"{running_stack.url}/rest/v1/leads"
+    for body in ({"name": "x", "tenant_id": ACME, "notes\") values ('a'); delete from public.leads; --": "y"},
+                 [{"name": "x", "tenant_id": ACME}, {"name); drop table public.leads; --": "y"}]):
+        response = httpx.post(url, headers=headers, json=body)
+        assert response.status_code == 400 and set(response.json()) == ERROR_KEYS, response.text
+    changed = httpx.patch(url, headers=headers, params={"id": "eq.00000000-0000-4000-8000-000000000000"},
+                          json={"notes = 'x' where true; --": "y"})
+    assert changed.status_code == 400 and set(changed.json()) == ERROR_KEYS, changed.text
+    assert snapshot(running_stack, "leads") == before
