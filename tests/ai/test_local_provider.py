@@ -45,6 +45,18 @@ def test_local_output_validates_against_the_scenario_model(name: str, locale: st
     assert again == output
 
 
+LANGUAGE_NEUTRAL = {"lead_extraction"}  # values copied from the input, nothing written in a language
+
+
+@pytest.mark.parametrize("name", sorted(set(SCENARIOS) - LANGUAGE_NEUTRAL))
+def test_every_written_scenario_answers_differently_in_german_and_english(name: str) -> None:
+    scenario = SCENARIOS[name]
+    inp = scenario.parse_input(SAMPLE_INPUTS[name])
+    german, english = (scenario.local(inp, locale, TODAY).model_dump() for locale in ("de", "en"))
+    assert german != english, f"{name}: the German and English answers are identical"
+    assert set(LOCALES) == {"de", "en"}
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_texts_are_in_the_tenants_language(locale: str) -> None:
     followup = SCENARIOS["followup_message"]

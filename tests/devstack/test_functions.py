@@ -23,9 +23,13 @@ def test_create_lead_writes_as_the_caller(running_stack: RunningStack) -> None:
     lead = response.json()
     assert lead["tenant_id"] == ACME and lead["name"] == "From a function"
     assert lead["owner_id"] == "a0000000-0000-4000-8000-000000000002"
+    stored = running_stack.sql("select tenant_id::text, owner_id::text, email, source_channel from public.leads "
+                               "where id = %s", (lead["id"],))
+    assert stored == [(ACME, "a0000000-0000-4000-8000-000000000002", "fn@example.de", "web")]
     duplicate = httpx.post(f"{running_stack.url}/functions/v1/create-lead", headers=running_stack.headers(token),
                            json={"name": "Again", "email": "FN@example.de"})
     assert duplicate.status_code == 409 and duplicate.json()["field"] == "email"
+    assert running_stack.sql("select count(*) from public.leads where name = 'Again'") == [(0,)]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 
+import psycopg
 import pytest
 
 from salesflow.settings import PROJECT_ROOT
@@ -29,6 +30,20 @@ def test_scripts_run_demo_processes_every_demo_event(empty_database: str, transp
     if transport == "supabase":
         assert "signed in as anna@acme.test" in output
         assert "created through PostgREST" in output
+    # Not only what the script says: the database shows the demo's leads, their events all processed by
+    # the project's handlers (each lead scored, its touchpoints recorded).
+    with psycopg.connect(empty_database) as conn:
+        leads = conn.execute("select id, scored_at is not null from public.leads where 'demo' = any(tags) "
+                             "and name like '%%Demo%%'").fetchall()
+        assert leads, output
+        assert all(scored for _, scored in leads), leads
+        ids = [str(lead_id) for lead_id, _ in leads]
+        states = dict(conn.execute("select status, count(*) from public.events where ordering_key = any(%s) "
+                                   "group by 1", (ids,)).fetchall())
+        assert set(states) == {"processed"} and states["processed"] >= 3 * len(ids), states
+        touched = conn.execute("select count(distinct lead_id) from public.analytics_events "
+                               "where lead_id = any(%s::uuid[])", (ids,)).fetchone()
+        assert touched == (len(ids),)
 
 
 def test_readme_starts_with_the_two_commands() -> None:
