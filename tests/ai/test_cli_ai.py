@@ -69,9 +69,17 @@ def test_run_on_input_as_json(session_database: str) -> None:
     ],
 )
 def test_bad_input_exits_2_naming_the_field(session_database: str, args: list[str], message: str) -> None:
+    def written() -> tuple[object, ...] | None:
+        with psycopg.connect(session_database) as conn:
+            return conn.execute("select (select count(*) from public.ai_usage), "
+                                "(select count(*) from public.ai_prompts), "
+                                "(select count(*) from public.ai_prompt_labels)").fetchone()
+
+    before = written()
     code, _, err = ai(session_database, *args)
     assert code == 2
     assert message in err
+    assert written() == before  # refused before anything was called or recorded
 
 
 def test_publish_list_show_and_label(database: str, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import jwt
 import pytest
@@ -68,6 +70,14 @@ def test_signup_is_off_as_configured(running_stack: RunningStack) -> None:
 def test_user_endpoint_needs_a_signed_in_user(running_stack: RunningStack) -> None:
     anon = httpx.get(f"{running_stack.url}/auth/v1/user", headers=running_stack.headers())
     assert anon.status_code == 401
+    now = int(time.time())
+    claims = {"sub": "a0000000-0000-4000-8000-000000000002", "role": "authenticated", "aud": "authenticated",
+              "email": "ben@acme.test", "iat": now, "exp": now + 600}
+    for token in (jwt.encode(claims, "another-secret-that-is-at-least-32-characters", algorithm="HS256"),
+                  jwt.encode({**claims, "exp": now - 60}, running_stack.stack.jwt_secret, algorithm="HS256"),
+                  jwt.encode(claims, "", algorithm="none")):
+        forged = httpx.get(f"{running_stack.url}/auth/v1/user", headers=running_stack.headers(token))
+        assert forged.status_code == 401 and "email" not in forged.json(), forged.text
     token = running_stack.sign_in("ben@acme.test")["access_token"]
     me = httpx.get(f"{running_stack.url}/auth/v1/user", headers=running_stack.headers(token))
     assert me.status_code == 200 and me.json()["email"] == "ben@acme.test"
