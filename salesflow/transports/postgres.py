@@ -58,10 +58,25 @@ def _pool(url: str, size: int, name: str) -> AsyncConnectionPool:
 
 
 def _deliveries_json(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
-    return [
-        {"handler": d.handler, "status": d.status, "duration_ms": d.duration_ms, "error": d.error}
-        for d in deliveries
-    ]
+    # Absent keys read as null in SQL (jsonb_to_recordset): a success sends no "error" (less JSON per event).
+    out: list[dict[str, Any]] = []
+    for d in deliveries:
+        item: dict[str, Any] = {"handler": d.handler, "status": d.status, "duration_ms": d.duration_ms}
+        if d.error is not None:
+            item["error"] = d.error
+        out.append(item)
+    return out
+
+
+def _result_json(r: EventResult) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": str(r.event_id), "outcome": r.outcome}
+    if r.error is not None:
+        item["error"] = r.error
+    if r.retry_in_seconds is not None:
+        item["retry_in_seconds"] = r.retry_in_seconds
+    if r.deliveries:
+        item["deliveries"] = _deliveries_json(r.deliveries)
+    return item
 
 
 async def _why_no_connection(url: str, exc: PoolTimeout) -> Exception:
@@ -152,16 +167,7 @@ class PostgresEventStore:
         ]
 
     async def finish(self, worker: str, results: Sequence[EventResult], backoff_base_seconds: float) -> int:
-        body = json.dumps([
-            {
-                "id": str(r.event_id),
-                "outcome": r.outcome,
-                "error": r.error,
-                "retry_in_seconds": r.retry_in_seconds,
-                "deliveries": _deliveries_json(r.deliveries),
-            }
-            for r in results
-        ])
+        body = json.dumps([_result_json(r) for r in results], separators=(",", ":"))
         async with self._finishing.use() as conn:
             row = await (
                 await conn.execute(
