@@ -145,6 +145,7 @@ class RealtimeHub:
         self.sessions: set[Session] = set()
         self._listener: asyncio.Task[None] | None = None
         self._bypass_roles: dict[str, bool] = {}
+        self._key_privileges: dict[tuple[str, str, str], bool] = {}
         self.listening = asyncio.Event()
         self._listener_pid: int | None = None
         self._sync_lock = asyncio.Lock()
@@ -276,8 +277,13 @@ class RealtimeHub:
         role = str(claims.get("role") or "anon")
         if await self._bypasses_rls(role):
             return True
-        if change["type"] == "DELETE" or table is None or not table.primary_key:
-            return change["type"] == "DELETE"
+        if change["type"] == "DELETE":
+            # As Realtime does: RLS cannot be checked on a row that is gone, so a delete reaches every
+            # subscriber with the key only -- but only a role that may select the key columns at all (anon
+            # may not select a lead, so it learns nothing, not even a deleted id).
+            return table is not None and bool(table.primary_key) and await self._may_select_key(role, table)
+        if table is None or not table.primary_key:
+            return False
         record = change.get("record") or {}
         caller = Caller(claims, "")
         cond = sql.SQL(" and ").join(
@@ -291,6 +297,22 @@ class RealtimeHub:
         except (psycopg.Error, ApiError):
             return False
         return bool(rows[0] and rows[0][0])
+
+    async def _may_select_key(self, role: str, table: Any) -> bool:
+        key = (role, table.schema, table.name)
+        if key not in self._key_privileges:
+            assert self.ctx.pool is not None
+            try:
+                async with self.ctx.pool.connection() as conn:
+                    cur = await conn.execute(
+                        "select bool_and(has_column_privilege(%s, format('%%I.%%I', %s::text, %s::text), c, "
+                        "'SELECT')) from unnest(%s::text[]) c",
+                        (role, table.schema, table.name, list(table.primary_key)))
+                    row = await cur.fetchone()
+            except psycopg.Error:  # e.g. a role that does not exist: it may select nothing
+                row = None
+            self._key_privileges[key] = bool(row and row[0])
+        return self._key_privileges[key]
 
     async def _bypasses_rls(self, role: str) -> bool:
         if role not in self._bypass_roles:

@@ -182,3 +182,38 @@ async def test_the_stack_reconnects_when_postgres_drops_its_connections(database
         assert statuses[-1] == 201  # a pooled connection that was killed may fail one request (503), no more
         await eventually(lambda: any(r["record"]["name"] == "after the outage" for r in received))
         await service.remove_all_channels()
+
+
+async def test_anon_receives_no_change_at_all(database: str) -> None:
+    """anon may select no lead, so no INSERT, UPDATE or DELETE of one reaches it (not even a deleted id)."""
+    async with DevStack(database) as stack:
+        service = await acreate_client(stack.url, stack.service_role_key)
+        seen_by_service: list[dict[str, Any]] = []
+        await subscribe(service, "service-leads", seen_by_service)
+        url = f"ws://127.0.0.1:{stack.port}/realtime/v1/websocket?apikey={stack.anon_key}&vsn=1.0.0"
+        async with websockets.connect(url) as ws:
+            join = {"config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "leads"}]},
+                    "access_token": stack.anon_key}
+            await ws.send(json.dumps({"topic": "realtime:anon-leads", "event": "phx_join", "payload": join,
+                                      "ref": "1", "join_ref": "1"}))
+            joined = json.loads(await ws.recv())
+            assert joined["ref"] == "1"
+            with psycopg.connect(database) as conn:
+                lead_id = str(conn.execute("insert into public.leads (tenant_id, name) values (%s, 'Secret') "
+                                           "returning id", (ACME,)).fetchone()[0])  # type: ignore[index]
+                conn.execute("update public.leads set status = 'contacted' where id = %s", (lead_id,))
+                conn.execute("delete from public.leads where id = %s", (lead_id,))
+            # The service subscriber got all three: the hub has handled them for every session.
+            await eventually(lambda: [str(getattr(c["type"], "value", c["type"])) for c in seen_by_service]
+                             == ["INSERT", "UPDATE", "DELETE"])
+            # A heartbeat's reply travels the same ordered outbox: whatever was queued for anon came before it.
+            await ws.send(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "2"}))
+            frames = []
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if frame.get("topic") == "phoenix" and frame.get("ref") == "2":
+                    break
+                frames.append(frame)
+            assert [f for f in frames if f.get("event") == "postgres_changes"] == [], frames
+            assert lead_id not in json.dumps(frames)
+        await service.remove_all_channels()
