@@ -217,3 +217,37 @@ async def test_anon_receives_no_change_at_all(database: str) -> None:
             assert [f for f in frames if f.get("event") == "postgres_changes"] == [], frames
             assert lead_id not in json.dumps(frames)
         await service.remove_all_channels()
+
+
+async def test_a_forged_access_token_on_a_joined_channel_gains_nothing(database: str) -> None:
+    """Anna joins with her real token, then swaps in a forged service_role token: she must not start seeing
+    Nordlicht's rows (the forged token is refused, and the channel delivers nothing until a valid one)."""
+    async with DevStack(database) as stack:
+        anna_token = (await (await signed_in(stack, "anna@acme.test")).auth.get_session()).access_token  # type: ignore[union-attr]
+        service = await acreate_client(stack.url, stack.service_role_key)
+        seen_by_service: list[dict[str, Any]] = []
+        await subscribe(service, "service-leads", seen_by_service, event="INSERT")
+        url = f"ws://127.0.0.1:{stack.port}/realtime/v1/websocket?apikey={stack.anon_key}&vsn=1.0.0"
+        forged = jwt.encode({"role": "service_role", "sub": "x", "exp": int(time.time()) + 600},
+                            "another-secret-that-is-at-least-32-characters", algorithm="HS256")
+        async with websockets.connect(url) as ws:
+            join = {"config": {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "leads"}]},
+                    "access_token": anna_token}
+            await ws.send(json.dumps({"topic": "realtime:anna", "event": "phx_join", "payload": join,
+                                      "ref": "1", "join_ref": "1"}))
+            assert json.loads(await ws.recv())["payload"]["status"] == "ok"
+            await ws.send(json.dumps({"topic": "realtime:anna", "event": "access_token",
+                                      "payload": {"access_token": forged}, "ref": "2", "join_ref": "1"}))
+            with psycopg.connect(database) as conn:
+                conn.execute("insert into public.leads (tenant_id, name) values (%s, 'Nordlicht only')", (NORDLICHT,))
+            await eventually(lambda: len(seen_by_service) == 1)
+            await ws.send(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "3"}))
+            frames = []
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if frame.get("topic") == "phoenix" and frame.get("ref") == "3":
+                    break
+                frames.append(frame)
+            assert [f for f in frames if f.get("event") == "postgres_changes"] == [], frames
+            assert "Nordlicht only" not in json.dumps(frames)
+        await service.remove_all_channels()
