@@ -3,10 +3,21 @@ missing=default, RPC by GET with filters, the object media type on writes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 
 from tests.conftest import ACME
 from tests.devstack.conftest import RunningStack
+
+
+@pytest.fixture(autouse=True)
+def leave_no_rows_behind(running_stack: RunningStack) -> Iterator[None]:
+    """Tests share this module's stack: each one's leads (company `pytest-*`) go when it ends, so no test's
+    expected rows depend on which tests ran before it."""
+    yield
+    running_stack.sql("delete from public.leads where company like 'pytest-%%'")
 
 
 def test_range_header_and_content_range(running_stack: RunningStack) -> None:
@@ -26,17 +37,20 @@ def test_range_header_and_content_range(running_stack: RunningStack) -> None:
 
 def test_bulk_insert_missing_default_and_minimal_return(running_stack: RunningStack) -> None:
     token = running_stack.sign_in("anna@acme.test")["access_token"]
-    rows = [{"name": "Md one", "score": 5}, {"name": "Md two"}]
-    nulls = httpx.post(f"{running_stack.url}/rest/v1/leads", params={"columns": '"name","score"'}, json=rows,
+    rows = [{"name": "Md one", "score": 5, "company": "pytest-md"}, {"name": "Md two", "company": "pytest-md"}]
+    nulls = httpx.post(f"{running_stack.url}/rest/v1/leads", params={"columns": '"name","score","company"'}, json=rows,
                        headers=running_stack.headers(token, Prefer="return=representation"))
     assert nulls.status_code == 400 and nulls.json()["code"] == "23502"  # score: explicit NULL
-    defaults = httpx.post(f"{running_stack.url}/rest/v1/leads", params={"columns": '"name","score"'}, json=rows,
+    assert running_stack.sql("select count(*) from public.leads where company = 'pytest-md'") == [(0,)]
+    defaults = httpx.post(f"{running_stack.url}/rest/v1/leads", params={"columns": '"name","score","company"'},
+                          json=rows,
                           headers=running_stack.headers(token, Prefer="return=representation,missing=default"))
     assert defaults.status_code == 201 and [r["score"] for r in defaults.json()] == [5, 0]
     assert "missing=default" in defaults.headers["preference-applied"]
-    minimal = httpx.post(f"{running_stack.url}/rest/v1/leads", json={"name": "Md three"},
+    minimal = httpx.post(f"{running_stack.url}/rest/v1/leads", json={"name": "Md three", "company": "pytest-md"},
                          headers=running_stack.headers(token, Prefer="return=minimal"))
     assert minimal.status_code == 201 and minimal.content == b""
+    assert running_stack.sql("select tenant_id::text from public.leads where name = 'Md three'") == [(ACME,)]
     single = httpx.patch(f"{running_stack.url}/rest/v1/leads", params={"name": "like.Md*"}, json={"score": 9},
                          headers=running_stack.headers(token, Prefer="return=representation",
                                                        Accept="application/vnd.pgrst.object+json"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from postgrest.exceptions import APIError
@@ -12,6 +13,14 @@ from tests.conftest import ACME, NORDLICHT
 from tests.devstack.conftest import PASSWORD, RunningStack
 
 JULIA = "10000000-0000-4000-8000-000000000001"
+
+
+@pytest.fixture(autouse=True)
+def leave_no_rows_behind(running_stack: RunningStack) -> Iterator[None]:
+    """Tests share this module's stack: each one's leads (company `pytest-*`) go when it ends, so no test's
+    expected rows depend on which tests ran before it."""
+    yield
+    running_stack.sql("delete from public.leads where company like 'pytest-%%'")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +140,7 @@ def test_rpc_by_post_and_get(service: Client) -> None:
 
 def test_errors_carry_postgrest_codes(anna: Client) -> None:
     company = f"pytest-{uuid.uuid4().hex[:8]}"
-    anna.table("leads").insert({"name": "Dup", "email": f"dup@{company}.de"}).execute()
+    anna.table("leads").insert({"name": "Dup", "email": f"dup@{company}.de", "company": company}).execute()
     cases = [
         (lambda: anna.table("leads").insert({"name": "Dup2", "email": f"DUP@{company}.de"}).execute(), "23505"),
         (lambda: anna.table("leads").insert({"name": "Bad", "status": "nonsense"}).execute(), "23514"),
