@@ -374,3 +374,21 @@ def test_injection_through_column_names_in_a_body_is_refused(running_stack: Runn
                           json={"notes = 'x' where true; --": "y"})
     assert changed.status_code == 400 and set(changed.json()) == ERROR_KEYS, changed.text
     assert snapshot(running_stack, "leads") == before
+
+
+def test_an_owner_manages_her_own_tenant_over_http(running_stack: RunningStack, tokens: dict[str, str]) -> None:
+    """The positive half for the tenancy tables: what the cross-tenant refusals must not take away."""
+    headers = running_stack.headers(tokens["anna"], Prefer="return=representation")
+    tenants, members = f"{running_stack.url}/rest/v1/tenants", f"{running_stack.url}/rest/v1/tenant_members"
+    [(name,)] = running_stack.sql("select name from public.tenants where id = %s", (ACME,))
+    try:
+        renamed = httpx.patch(tenants, headers=headers, params={"id": f"eq.{ACME}"}, json={"name": "Acme GmbH"})
+        assert renamed.status_code == 200 and [t["name"] for t in renamed.json()] == ["Acme GmbH"]
+        nomad = "d0000000-0000-4000-8000-000000000001"
+        added = httpx.post(members, headers=headers, json={"tenant_id": ACME, "user_id": nomad, "role": "member"})
+        assert added.status_code == 201, added.text
+        removed = httpx.delete(members, headers=headers, params={"tenant_id": f"eq.{ACME}", "user_id": f"eq.{nomad}"})
+        assert removed.status_code == 200 and len(removed.json()) == 1
+    finally:
+        running_stack.sql("update public.tenants set name = %s where id = %s", (name, ACME))
+        running_stack.sql("delete from public.tenant_members where user_id = 'd0000000-0000-4000-8000-000000000001'")
