@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from engine_helpers import ACME, emit
+from engine_helpers import ACME, NORDLICHT, emit
 
 Conn = psycopg.Connection[Any]
 
@@ -155,3 +155,25 @@ def test_publish_refuses_bad_input_naming_the_field(db: Conn, tenant: str, event
                                                     message: str) -> None:
     with pytest.raises(psycopg.Error, match=message):
         db.execute("select public.publish_event(%s, %s, %s::jsonb)", (tenant, event_type, payload))
+
+
+def test_deliveries_carry_their_events_tenant_and_go_with_the_event_and_the_tenant(outbox: Conn) -> None:
+    # event_deliveries has no foreign key to tenants: the SQL API copies the event's tenant, and the
+    # cascade from events removes a tenant's deliveries with its events.
+    acme_event, nord_event = emit(outbox, "lead.updated"), emit(outbox, "lead.updated", tenant=NORDLICHT)
+    claim(outbox)
+    delivered = [{"handler": "h.one", "status": "succeeded", "duration_ms": 1.0}]
+    assert finish(outbox, [{"id": e, "outcome": "processed", "deliveries": delivered}
+                           for e in (acme_event, nord_event)]) == 2
+    rows = outbox.execute(
+        "select d.event_id::text, d.tenant_id::text = e.tenant_id::text from public.event_deliveries d "
+        "join public.events e on e.id = d.event_id where d.event_id = any(%s::uuid[]) order by 1",
+        ([acme_event, nord_event],),
+    ).fetchall()
+    assert rows == sorted([(acme_event, True), (nord_event, True)])
+    outbox.execute("delete from public.events where id = %s", (acme_event,))
+    outbox.execute("delete from public.tenants where id = %s", (NORDLICHT,))
+    left = outbox.execute(
+        "select count(*) from public.event_deliveries where event_id = any(%s::uuid[])", ([acme_event, nord_event],)
+    ).fetchone()
+    assert left == (0,)
