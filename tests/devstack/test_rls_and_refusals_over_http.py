@@ -332,6 +332,11 @@ def test_refused_requests_leave_the_stack_serving_correct_answers(running_stack:
         assert refused.status_code == 403 and refused.json()["code"] == "42501", (attempt, refused.text)
         read = httpx.get(url, headers=anna, params={"select": "id"})
         assert read.status_code == 200 and len(read.json()) == expected, (attempt, read.text)
+        # a singular write that matches many rows is refused inside an explicit transaction (the other path)
+        singular = httpx.patch(url, headers={**anna, "Accept": "application/vnd.pgrst.object+json"},
+                               params={"tenant_id": f"eq.{ACME}"}, json={"notes": "one of many"})
+        assert singular.status_code == 406 and singular.json()["code"] == "PGRST116", (attempt, singular.text)
+    assert running_stack.sql("select count(*) from public.leads where notes = 'one of many'") == [(0,)]
 
 
 @pytest.mark.parametrize(
