@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from salesflow.events.ports import Backlog, Delivery, Event, EventResult, TenantData
+from salesflow.transports.wakeup import SupervisedWakeup
 
 log = logging.getLogger("salesflow.transports.postgres")
 
@@ -222,7 +223,7 @@ class PostgresEventStore:
         return Backlog(int(row[0]), row[1], row[2])
 
 
-class PostgresWakeup:
+class PostgresWakeup(SupervisedWakeup):
     """`Wakeup` by LISTEN on `salesflow_events` (the outbox's insert trigger NOTIFYs the event id).
 
     A lost connection (server restart, terminated backend, network) is re-established with exponential
@@ -231,53 +232,24 @@ class PostgresWakeup:
     `check_interval` seconds so a silently dead one is noticed.
     """
 
+    task_name = "salesflow-listen"
+
     def __init__(self, url: str, check_interval: float = 5.0, channel: str = CHANNEL) -> None:
         if not _NAME.match(channel):
             raise ValueError(f"channel: {channel!r} is not a plain identifier")
+        super().__init__()
         self.url = url
         self.channel = channel
         self.check_interval = check_interval
-        self._woken = asyncio.Event()
-        self._connected = False
-        self._reconnects = 0
-        self._ever_connected = False
-        self._first_attempt = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
-        self.last_error: str | None = None
 
-    @property
-    def connected(self) -> bool:
-        return self._connected
+    async def _run(self) -> None:
+        await self._listen_forever()
 
-    @property
-    def reconnects(self) -> int:
-        return self._reconnects
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._listen_forever(), name="salesflow-listen")
-        await self._first_attempt.wait()
-
-    async def wait(self, timeout: float) -> bool:
-        if not self._woken.is_set():
-            try:
-                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
-                    await self._woken.wait()
-            except TimeoutError:
-                return False
-        self._woken.clear()
-        return True
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def _disconnect(self) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
-        self._connected = False
 
     async def _listen_forever(self) -> None:
         delay = 0.1

@@ -32,6 +32,7 @@ from realtime import RealtimePostgresChangesListenEvent
 from salesflow.events.ports import Backlog, Delivery, Event, EventResult, TenantData
 from salesflow.settings import Settings
 from salesflow.transports import Transport
+from salesflow.transports.wakeup import SupervisedWakeup
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 log = logging.getLogger("salesflow.transports.supabase")
@@ -162,7 +163,7 @@ class SupabaseEventStore:
         await self.api.close()
 
 
-class SupabaseWakeup:
+class SupabaseWakeup(SupervisedWakeup):
     """`Wakeup` by a Realtime subscription to INSERTs on `public.events`, under a supervisor.
 
     The supervisor checks every `check_interval` seconds that the client is connected, its listen task is
@@ -171,51 +172,23 @@ class SupabaseWakeup:
     (0.1 s doubling to 10 s), forever.
     """
 
+    task_name = "salesflow-realtime-supervisor"
+
     def __init__(self, url: str, key: str, check_interval: float = 0.5, stale_after: float = 5.0) -> None:
+        super().__init__()
         self.url = url
         self.key = key
         self.check_interval = check_interval
         self.stale_after = stale_after
-        self._woken = asyncio.Event()
         self._subscribed = asyncio.Event()
-        self._first_attempt = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._client: AsyncClient | None = None
-        self._connected = False
-        self._ever_connected = False
-        self._reconnects = 0
-        self.last_error: str | None = None
         self.changes_seen = 0
 
-    @property
-    def connected(self) -> bool:
-        return self._connected
+    async def _run(self) -> None:
+        await self._supervise()
 
-    @property
-    def reconnects(self) -> int:
-        return self._reconnects
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._supervise(), name="salesflow-realtime-supervisor")
-        await self._first_attempt.wait()
-
-    async def wait(self, timeout: float) -> bool:
-        if not self._woken.is_set():
-            try:
-                await asyncio.wait_for(self._woken.wait(), timeout)
-            except TimeoutError:
-                return False
-        self._woken.clear()
-        return True
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def _disconnect(self) -> None:
         await self._drop_client()
-        self._connected = False
 
     def _on_insert(self, payload: Any) -> None:
         # Runs inside the client's receive loop: it must only signal, never raise or block.
