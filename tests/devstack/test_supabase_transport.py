@@ -209,5 +209,9 @@ async def test_tenant_data_over_postgrest_stays_in_the_tenant(database: str) -> 
         assert upserted[0]["name"] == "Renamed" and upserted[0]["score"] == 42
         with pytest.raises(ValueError, match="columns"):
             await data.select("leads", columns=["name; drop table leads"])
-        assert isinstance(await data.rpc("next_event_due"), float | type(None))
+        # rpc reaches the SQL API: a delayed event published through it is what next_event_due reports.
+        await data.rpc("publish_event", {"p_tenant_id": ACME, "p_type": "sequence.step_due", "p_payload": {},
+                                         "p_run_after_seconds": 600})
+        due = await data.rpc("next_event_due")
+        assert 300 < float(due) <= 600
         await transport.close()
