@@ -58,3 +58,13 @@ def test_the_cli_exits_2_naming_a_malformed_variable() -> None:
     )
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr
+
+
+def test_env_example_documents_exactly_the_known_settings() -> None:
+    import re
+
+    from salesflow.settings import KNOWN, PROJECT_ROOT
+
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^# ?([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    assert documented == set(KNOWN)
