@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from salesflow.settings import SettingsError, load_settings
+from salesflow.settings import KNOWN, PROJECT_ROOT, SettingsError, load_settings
 
 
 def test_defaults_need_no_configuration(tmp_path: Path) -> None:
@@ -61,10 +62,6 @@ def test_the_cli_exits_2_naming_a_malformed_variable() -> None:
 
 
 def test_env_example_documents_exactly_the_known_settings() -> None:
-    import re
-
-    from salesflow.settings import KNOWN, PROJECT_ROOT
-
     example = (PROJECT_ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^# ?([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
     assert documented == set(KNOWN)
