@@ -165,22 +165,29 @@ async def test_survives_a_callback_that_raises(database: str) -> None:
         await wait_until(lambda: statuses(database, third) == {"processed": 1})
 
 
-async def test_two_listeners_never_run_one_event_at_the_same_time(database: str) -> None:
+def shared_handler(listener: str, runs: list[tuple[str, str, float, float]]) -> Registry:
+    """A registry whose `test.shared` handler records which listener ran which event, and when."""
     registry = Registry()
-    runs: list[tuple[str, float, float]] = []
 
     @registry.handles("test.shared", name="test.shared")
     async def handle(event: Event, context: HandlerContext) -> None:
         start = time.monotonic()
         await asyncio.sleep(0.005)
-        runs.append((str(event.id), start, time.monotonic()))
+        runs.append((listener, str(event.id), start, time.monotonic()))
 
-    async with DevStack(database) as stack, supabase_engine(stack, registry, batch=10), \
-            supabase_engine(stack, registry, batch=10):
+    return registry
+
+
+async def test_two_listeners_never_run_one_event_at_the_same_time(database: str) -> None:
+    runs: list[tuple[str, str, float, float]] = []
+    async with DevStack(database) as stack, supabase_engine(stack, shared_handler("a", runs), batch=10), \
+            supabase_engine(stack, shared_handler("b", runs), batch=10):
         ids = emit(database, "test.shared", 150)
         await wait_until(lambda: statuses(database, ids) == {"processed": 150}, timeout=60)
+    # Both listeners took part, so the absence of overlaps below means something.
+    assert {listener for listener, *_ in runs} == {"a", "b"}
     by_event: dict[str, list[tuple[float, float]]] = {}
-    for event_id, start, end in runs:
+    for _, event_id, start, end in runs:
         by_event.setdefault(event_id, []).append((start, end))
     assert set(by_event) == set(ids)
     for intervals in by_event.values():
