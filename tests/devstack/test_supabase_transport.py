@@ -8,7 +8,6 @@ import contextlib
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,31 +16,24 @@ import pytest
 
 from salesflow.devstack import DevStack
 from salesflow.events.context import HandlerContext
-from salesflow.events.engine import Engine, EngineSettings
+from salesflow.events.engine import Engine
 from salesflow.events.ports import Event
 from salesflow.events.registry import Registry
 from salesflow.transports.supabase import SupabaseTenantData, SupabaseWakeup, open_supabase
 from tests.conftest import ACME, NORDLICHT
 from tests.devstack.conftest import PASSWORD
+from tests.engines import engine_running
 
 # Long polls: an event handled quickly was woken by Realtime (or a catch-up), not found by polling.
 NO_POLLING = 60.0
 
 
-@contextlib.asynccontextmanager
-async def supabase_engine(stack: DevStack, registry: Registry, **settings: Any) -> AsyncIterator[Engine]:
-    defaults: dict[str, Any] = {"poll_interval": NO_POLLING, "lease_seconds": 10, "backoff_base_seconds": 0.05,
-                                "maintenance_interval": 0.5}
+def supabase_engine(
+    stack: DevStack, registry: Registry, **settings: Any
+) -> contextlib.AbstractAsyncContextManager[Engine]:
+    """An engine on the supabase transport against `stack`; only Realtime wakes it (no polling)."""
     transport = open_supabase(stack.url, stack.service_role_key)
-    engine = Engine(transport.store, transport.data, registry, EngineSettings(**{**defaults, **settings}),
-                    wakeup=transport.wakeup)
-    task = asyncio.create_task(engine.run())
-    try:
-        yield engine
-    finally:
-        engine.stop()
-        await asyncio.wait_for(task, 30)
-        await transport.close()
+    return engine_running(transport, registry, **{"poll_interval": NO_POLLING, **settings})
 
 
 def wakeup_of(engine: Engine) -> SupabaseWakeup:

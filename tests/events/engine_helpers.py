@@ -13,16 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from salesflow.events.engine import Engine, EngineSettings
+from salesflow.events.engine import Engine
 from salesflow.events.registry import Registry
 from salesflow.transports import open_postgres
+from tests.engines import engine_running
 
 ACME = "11111111-1111-4111-8111-111111111111"
 NORDLICHT = "22222222-2222-4222-8222-222222222222"
@@ -77,23 +78,11 @@ def wait_until_sync(check: Callable[[], bool], timeout: float = 30.0, every: flo
         time.sleep(every)
 
 
-@contextlib.asynccontextmanager
-async def running_engine(
+def running_engine(
     url: str, registry: Registry, listen: bool = True, **settings: Any
-) -> AsyncIterator[Engine]:
+) -> contextlib.AbstractAsyncContextManager[Engine]:
     """An engine on the postgres transport, running in this event loop; stopped (gracefully) on exit."""
-    defaults: dict[str, Any] = {"poll_interval": 0.5, "lease_seconds": 10, "backoff_base_seconds": 0.05,
-                                "maintenance_interval": 0.5}
-    transport = open_postgres(url, listen=listen)
-    engine = Engine(transport.store, transport.data, registry, EngineSettings(**{**defaults, **settings}),
-                    wakeup=transport.wakeup)
-    task = asyncio.create_task(engine.run())
-    try:
-        yield engine
-    finally:
-        engine.stop()
-        await asyncio.wait_for(task, 30)
-        await transport.close()
+    return engine_running(open_postgres(url, listen=listen), registry, **{"poll_interval": 0.5, **settings})
 
 
 class Listener:
