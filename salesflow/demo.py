@@ -34,49 +34,55 @@ class DemoOutcome:
         return self.events > 0 and self.processed == self.events
 
 
-def _create_activity(conn: psycopg.Connection[Any], run: str) -> None:
-    """Write the demo's changes; the triggers and publish_event put its events in the outbox."""
-    leads = [
-        (ACME, f"Clara Demo {run}", "instagram_dm", "instagram"),
-        (ACME, f"Jonas Demo {run}", "website_form", "web"),
-        (NORDLICHT, f"Ava Demo {run}", "google_ads", "web"),
+# The demo's leads (name suffix, source, channel) and where they go along the pipeline.
+DEMO_LEADS = (("Clara", "instagram_dm", "instagram"), ("Jonas", "website_form", "web"))
+PIPELINE = ("contacted", "qualified")
+
+
+def _service_events(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Arguments of `public.publish_event` for what services would report about the demo's leads: a
+    message sent to each, a sequence step and an autopilot action for the first."""
+    events = [
+        {"p_tenant_id": str(lead["tenant_id"]), "p_type": "message.sent", "p_ordering_key": str(lead["id"]),
+         "p_payload": {"lead_id": str(lead["id"]), "channel": lead["source_channel"],
+                       "conversation_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4()), "latency_ms": 420}}
+        for lead in leads
     ]
-    ids = []
-    for tenant, name, source, channel in leads:
+    first = leads[0]
+    common = {"p_tenant_id": str(first["tenant_id"]), "p_ordering_key": str(first["id"])}
+    events.append({**common, "p_type": "sequence.step_executed", "p_payload": {
+        "lead_id": str(first["id"]), "enrollment_id": str(uuid.uuid4()), "step": 1,
+        "channel": first["source_channel"], "ai_personalized": True}})
+    events.append({**common, "p_type": "autopilot.action_executed", "p_payload": {
+        "lead_id": str(first["id"]), "action": "send_followup", "channel": first["source_channel"],
+        "cost_usd": 0.0021}})
+    return [{**e, "p_source": "demo"} for e in events]
+
+
+def _create_activity(conn: psycopg.Connection[Any], run: str) -> None:
+    """Write the demo's changes directly; the triggers and publish_event put its events in the outbox.
+    One lead goes to the second tenant, to show tenants side by side."""
+    placements = [(ACME, *DEMO_LEADS[0]), (ACME, *DEMO_LEADS[1]), (NORDLICHT, "Ava", "google_ads", "web")]
+    leads: list[dict[str, Any]] = []
+    for tenant, name, source, channel in placements:
         row = conn.execute(
             "insert into public.leads (tenant_id, name, source, source_channel, tags) "
-            "values (%s, %s, %s, %s, '{demo}') returning id",
-            (tenant, name, source, channel),
+            "values (%s, %s, %s, %s, '{demo}') returning id, tenant_id, source_channel",
+            (tenant, f"{name} Demo {run}", source, channel),
         ).fetchone()
         assert row is not None
-        ids.append((tenant, row["id"], channel))
-    # Along the pipeline: each step is a lead.status_changed event, in order per lead (ordering_key).
-    for _, lead_id, _ in ids:
-        for status in ("contacted", "qualified"):
-            conn.execute("update public.leads set status = %s where id = %s", (status, lead_id))
-    conn.execute("update public.leads set score = 61, temperature = 'warm' where id = %s", (ids[0][1],))
-    for tenant, lead_id, channel in ids:
+        leads.append(row)
+    for lead in leads:
+        for status in PIPELINE:  # each step is a lead.status_changed event, in order per lead
+            conn.execute("update public.leads set status = %s where id = %s", (status, lead["id"]))
+    conn.execute("update public.leads set score = 61, temperature = 'warm' where id = %s", (leads[0]["id"],))
+    for args in _service_events(leads):
         conn.execute(
-            "select public.publish_event(%s, 'message.sent', %s::jsonb, %s, null, null, null, 'demo')",
-            (tenant, Jsonb({
-                "lead_id": str(lead_id), "channel": channel, "conversation_id": str(uuid.uuid4()),
-                "message_id": str(uuid.uuid4()), "latency_ms": 420,
-            }), str(lead_id)),
+            "select public.publish_event(p_tenant_id => %s, p_type => %s, p_payload => %s, "
+            "p_ordering_key => %s, p_source => %s)",
+            (args["p_tenant_id"], args["p_type"], Jsonb(args["p_payload"]), args["p_ordering_key"],
+             args["p_source"]),
         )
-    tenant, lead_id, channel = ids[0]
-    conn.execute(
-        "select public.publish_event(%s, 'sequence.step_executed', %s::jsonb, %s, null, null, null, 'demo')",
-        (tenant, Jsonb({
-            "lead_id": str(lead_id), "enrollment_id": str(uuid.uuid4()), "step": 1, "channel": channel,
-            "ai_personalized": True,
-        }), str(lead_id)),
-    )
-    conn.execute(
-        "select public.publish_event(%s, 'autopilot.action_executed', %s::jsonb, %s, null, null, null, 'demo')",
-        (tenant, Jsonb({
-            "lead_id": str(lead_id), "action": "send_followup", "channel": channel, "cost_usd": 0.0021,
-        }), str(lead_id)),
-    )
 
 
 def _describe(row: dict[str, Any]) -> str:
@@ -111,37 +117,20 @@ def _create_activity_as_browser(api: BrowserPath, run: str, say: Callable[[str],
 
     user = create_client(api.api_url, api.anon_key)
     session = user.auth.sign_in_with_password({"email": api.email, "password": api.password})
-    claims = session.session.access_token if session.session else ""
-    say(f"demo: signed in as {api.email} through {api.api_url}/auth/v1 (token carries the tenant claim)"
-        if claims else f"demo: sign-in as {api.email} returned no session")
+    if session.session is None:
+        raise RuntimeError(f"demo: sign-in as {api.email} through {api.api_url}/auth/v1 returned no session")
+    say(f"demo: signed in as {api.email} through {api.api_url}/auth/v1 (token carries the tenant claim)")
     created: list[dict[str, Any]] = cast(list[dict[str, Any]], user.table("leads").insert([
-        {"name": f"Clara Demo {run}", "source": "instagram_dm", "source_channel": "instagram", "tags": ["demo"]},
-        {"name": f"Jonas Demo {run}", "source": "website_form", "source_channel": "web", "tags": ["demo"]},
+        {"name": f"{name} Demo {run}", "source": source, "source_channel": channel, "tags": ["demo"]}
+        for name, source, channel in DEMO_LEADS
     ]).execute().data)
     for lead in created:
-        for status in ("contacted", "qualified"):
+        for status in PIPELINE:
             user.table("leads").update({"status": status}).eq("id", lead["id"]).execute()
     user.table("leads").update({"score": 61, "temperature": "warm"}).eq("id", created[0]["id"]).execute()
     service = create_client(api.api_url, api.service_role_key)
-    for lead in created:
-        service.rpc("publish_event", {
-            "p_tenant_id": lead["tenant_id"], "p_type": "message.sent", "p_ordering_key": lead["id"],
-            "p_source": "demo", "p_payload": {
-                "lead_id": lead["id"], "channel": lead["source_channel"], "conversation_id": str(uuid.uuid4()),
-                "message_id": str(uuid.uuid4()), "latency_ms": 420},
-        }).execute()
-    first = created[0]
-    service.rpc("publish_event", {
-        "p_tenant_id": first["tenant_id"], "p_type": "sequence.step_executed", "p_ordering_key": first["id"],
-        "p_source": "demo", "p_payload": {
-            "lead_id": first["id"], "enrollment_id": str(uuid.uuid4()), "step": 1,
-            "channel": first["source_channel"], "ai_personalized": True},
-    }).execute()
-    service.rpc("publish_event", {
-        "p_tenant_id": first["tenant_id"], "p_type": "autopilot.action_executed", "p_ordering_key": first["id"],
-        "p_source": "demo", "p_payload": {
-            "lead_id": first["id"], "action": "send_followup", "channel": first["source_channel"], "cost_usd": 0.0021},
-    }).execute()
+    for args in _service_events(created):
+        service.rpc("publish_event", args).execute()
     say("demo: 2 leads created through PostgREST, moved new -> contacted -> qualified, 2 messages sent, "
         "1 sequence step and 1 autopilot action")
 
