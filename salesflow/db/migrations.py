@@ -114,15 +114,16 @@ def _history(conn: psycopg.Connection) -> dict[str, tuple[str, list[str]]]:
 def status(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[MigrationState]:
     """Every migration, file or history row, with its state."""
     history = _history(conn)
+    found = discover(directory)
     states: list[MigrationState] = []
-    for m in discover(directory):
+    for m in found:
         if m.version not in history:
             states.append(MigrationState(m.version, m.name, "pending"))
         elif _fingerprint(history[m.version][1]) != _fingerprint(m.statements):
             states.append(MigrationState(m.version, m.name, "changed"))
         else:
             states.append(MigrationState(m.version, m.name, "applied"))
-    files = {m.version for m in discover(directory)}
+    files = {m.version for m in found}
     for version, (name, _) in sorted(history.items()):
         if version not in files:
             states.append(MigrationState(version, name, "missing file"))
@@ -144,7 +145,7 @@ def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[
     for m in discover(directory):
         if m.version not in pending:
             continue
-        statements = m.statements
+        statements = m.statements  # recorded like the CLI records them
         try:
             with conn.transaction():
                 conn.execute(m.path.read_text().encode())  # type: ignore[arg-type]
