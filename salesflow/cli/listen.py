@@ -19,10 +19,12 @@ from salesflow.transports import TRANSPORTS, Transport, TransportName, open_tran
 
 
 def build_settings(
-    concurrency: int, batch: int, lease: float, poll_interval: float, shutdown_timeout: float, retry_base: float
+    concurrency: int, batch: int, lease: float, poll_interval: float, shutdown_timeout: float, retry_base: float,
+    window_ms: float = EngineSettings.window_seconds * 1000,
 ) -> EngineSettings:
     """EngineSettings from CLI options; a bad value exits 2 naming the option."""
     options = {
+        "--window-ms": (window_ms, 0 <= window_ms <= 10_000, "between 0 and 10000"),
         "--concurrency": (concurrency, concurrency >= 1, ">= 1"),
         "--batch": (batch, 1 <= batch <= 1000, "between 1 and 1000"),
         "--lease": (lease, lease >= 1, ">= 1 second"),
@@ -41,6 +43,7 @@ def build_settings(
         shutdown_timeout=shutdown_timeout,
         backoff_base_seconds=retry_base,
         maintenance_interval=max(0.5, min(5.0, lease / 2)),
+        window_seconds=window_ms / 1000,
     )
 
 
@@ -96,6 +99,11 @@ def listen(
     poll_interval: float = typer.Option(5.0, help="Seconds between polls when no wake-up arrives."),
     shutdown_timeout: float = typer.Option(20.0, help="Seconds in-flight handlers get on SIGTERM."),
     retry_base: float = typer.Option(2.0, help="Backoff base in seconds: retry n waits base*2^(n-1) +-25%."),
+    window_ms: float = typer.Option(
+        EngineSettings.window_seconds * 1000,
+        help="postgres transport: milliseconds a claim window waits for its handlers; those done by then are "
+        "finished with the claim in one transaction, the rest are leased. 0 leases every claim.",
+    ),
     metrics_port: int | None = typer.Option(None, help="Serve /metrics and /health on this port."),
     handlers: list[str] = typer.Option(
         [HANDLERS_PACKAGE], "--handlers", help="Package or module whose handlers to load (repeatable)."
@@ -111,7 +119,8 @@ def listen(
         fail(f"--metrics-port: must be between 1 and 65535 (got {metrics_port})")
     if log_level is not None and log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail(f"--log-level: must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
-    engine_settings = build_settings(concurrency, batch, lease, poll_interval, shutdown_timeout, retry_base)
+    engine_settings = build_settings(concurrency, batch, lease, poll_interval, shutdown_timeout, retry_base,
+                                     window_ms)
     try:
         cfg = settings()
     except SettingsError as exc:

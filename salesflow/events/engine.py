@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -27,7 +28,16 @@ from uuid import UUID
 from salesflow.events.context import HandlerContext, ServiceFactory
 from salesflow.events.errors import PermanentFailure, RetryLater
 from salesflow.events.metrics import EngineMetrics
-from salesflow.events.ports import Delivery, DeliveryStatus, Event, EventResult, EventStore, TenantDataFactory, Wakeup
+from salesflow.events.ports import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventResult,
+    EventStore,
+    TenantDataFactory,
+    Wakeup,
+    WindowedEventStore,
+)
 from salesflow.events.registry import Registry
 
 log = logging.getLogger("salesflow.events")
@@ -51,6 +61,9 @@ class EngineSettings:
     shutdown_timeout: float = 20.0
     backoff_base_seconds: float = 2.0
     maintenance_interval: float = 5.0
+    # How long a claim window waits for its handlers before leasing those still running (0: lease every
+    # claim). Long enough for handlers that write a row or two, short enough not to delay the next claim.
+    window_seconds: float = 0.02
     worker: str = field(default_factory=default_worker_name)
 
     def __post_init__(self) -> None:
@@ -62,6 +75,7 @@ class EngineSettings:
             "shutdown_timeout": self.shutdown_timeout >= 0,
             "backoff_base_seconds": self.backoff_base_seconds >= 0,
             "maintenance_interval": self.maintenance_interval > 0,
+            "window_seconds": 0 <= self.window_seconds <= 10,
         }
         for name, ok in checks.items():
             if not ok:
@@ -100,7 +114,17 @@ class Engine:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # work may be waiting
         self._slot_freed = asyncio.Event()
-        self._in_flight: dict[UUID, asyncio.Task[None]] = {}
+        self._in_flight: dict[UUID, asyncio.Task[Any]] = {}
+        self._reserved = 0  # slots a claim in progress may fill
+        # Claim windows when the store has them (and they are not switched off); the first claim after a
+        # start is always leased, so an event that kills its worker inside a window is charged an attempt
+        # when the worker comes back (see the claim windows migration).
+        self._windows: WindowedEventStore | None = (
+            store if self.settings.window_seconds > 0 and isinstance(store, WindowedEventStore) else None
+        )
+        self._leased_once = False
+        self._lanes_running: set[int] = set()
+        self._helper_lanes: set[asyncio.Task[None]] = set()
         self._held: set[UUID] = set()  # claimed and not yet finished (what the heartbeat extends)
         self._keyed: set[UUID] = set()  # held events that have an ordering_key
         self._results: asyncio.Queue[EventResult | None] = asyncio.Queue()
@@ -183,16 +207,20 @@ class Engine:
             await asyncio.wait({claimer, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopped.cancel()
-        if not claimer.done():
-            await asyncio.wait({claimer}, timeout=1.0)
-        if not claimer.done():
-            claimer.cancel()
+        lanes = {claimer, *self._helper_lanes}
+        _, stuck = await asyncio.wait(lanes, timeout=1.0)
+        if stuck:
+            for task in stuck:
+                task.cancel()
             log.warning("abandoned a claim that did not answer within a second of stopping")
-            await asyncio.gather(claimer, return_exceptions=True)
+            await asyncio.gather(*stuck, return_exceptions=True)
             return
         claimer.result()
 
-    async def _claim_loop(self) -> None:
+    async def _claim_loop(self, lane: int = 0) -> None:
+        """Claim while handler slots are free. Lane 0 always runs and waits for work when there is none;
+        in window mode, lanes 1.. help it while a backlog lasts (each has its own connection, so one lane's
+        handlers run while another lane's window is with the database)."""
         s = self.settings
         full_batch = min(s.batch, s.concurrency)
         # After a full claim more work is likely waiting: then claim again only once half a batch of slots
@@ -201,38 +229,143 @@ class Engine:
         backlog_likely = False
         error_delay = 0.0
         while not self._stopping.is_set():
-            free = s.concurrency - len(self._in_flight)
+            free = s.concurrency - len(self._in_flight) - self._reserved
             if free <= 0 or (backlog_likely and free < low_water):
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
             want = min(s.batch, free)
-            self._wake.clear()
+            if lane == 0:
+                self._wake.clear()
+            self._reserved += want
             try:
-                events = await self.store.claim(self.worker, want, s.lease_seconds)
+                if self._windows is not None and self._leased_once:
+                    claimed = await self._claim_in_window(self._windows, lane, want)
+                else:
+                    claimed = await self._claim_leased(want)
             except Exception as exc:
+                if lane > 0:
+                    self._store_failed("claim", exc)
+                    return  # lane 0 retries with backoff
                 error_delay = min(max(error_delay * 2, 0.1), 5.0)
                 self._store_failed("claim", exc, retry_in=error_delay)
                 await self._sleep(error_delay)
                 continue
+            finally:
+                self._reserved -= want
             error_delay = 0.0
             self._store_ok()
             self._health.last_claim_at = time.monotonic()
-            if events and self._stopping.is_set():
-                # stop() arrived while claiming: give these back rather than start new work.
-                await self.store.release(self.worker, [e.id for e in events])
-                return
-            if events:
-                self.metrics.claimed.inc(len(events))
-                for event in events:
-                    self._held.add(event.id)
-                    if event.ordering_key is not None:
-                        self._keyed.add(event.id)
-                    self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
-            backlog_likely = len(events) == want
+            backlog_likely = claimed == want
+            if lane > 0:
+                if not backlog_likely:
+                    return
+                continue
             if backlog_likely:
+                self._start_helper_lanes()
                 continue
             await self._idle_wait()
+
+    async def _claim_leased(self, want: int) -> int:
+        """Lease events (claim_events) and start their handlers; returns how many were claimed."""
+        s = self.settings
+        events = await self.store.claim(self.worker, want, s.lease_seconds)
+        if events and self._stopping.is_set():
+            # stop() arrived while claiming: give these back rather than start new work.
+            await self.store.release(self.worker, [e.id for e in events])
+            return 0
+        if events:
+            self._leased_once = True
+            self.metrics.claimed.inc(len(events))
+            for event in events:
+                self._hold(event)
+                self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
+        return len(events)
+
+    async def _claim_in_window(self, store: WindowedEventStore, lane: int, want: int) -> int:
+        """Claim in a window (see `ClaimWindow`): lock events, run their handlers for up to
+        `window_seconds`, then in the same transaction finish those that are done and lease the rest, whose
+        results later go through the finish loop. Returns how many events were claimed."""
+        s = self.settings
+        events: list[Event] = []
+        tasks: dict[UUID, asyncio.Task[EventResult]] = {}
+        leased: list[UUID] = []
+        settled = False
+        try:
+            async with store.window(lane) as window:
+                events = await window.lock(want)
+                if not events or self._stopping.is_set():
+                    return 0  # closing the window unlocks them, untouched
+                self.metrics.claimed.inc(len(events))
+                for event in events:
+                    tasks[event.id] = self._in_flight[event.id] = asyncio.create_task(self._handle(event))
+                await asyncio.wait(tasks.values(), timeout=s.window_seconds)
+                done = [t.result() for t in tasks.values() if t.done()]
+                leased = [event_id for event_id, t in tasks.items() if not t.done()]
+                await window.settle(self.worker, done, leased, s.lease_seconds, s.backoff_base_seconds)
+            settled = True  # committed: the window closed without an error
+        finally:
+            if tasks:
+                self._close_window(events, tasks, leased, settled)
+        return len(events)
+
+    def _close_window(self, events: list[Event], tasks: dict[UUID, asyncio.Task[EventResult]],
+                      leased: list[UUID], settled: bool) -> None:
+        """After a window committed (`settled`) or rolled back: free the slots of events it finished; hand
+        the events it leased to the heartbeat and the finish loop."""
+        still_ours = set(leased) if settled else set()
+        unblocked = False
+        for event in events:
+            task = tasks[event.id]
+            if event.id in still_ours:
+                self._hold(event)
+                if task.done():
+                    self._window_task_done(event.id, task)
+                else:
+                    task.add_done_callback(functools.partial(self._window_task_done, event.id))
+                continue
+            if task.done():
+                del self._in_flight[event.id]
+                unblocked = unblocked or event.ordering_key is not None
+            else:
+                # The window rolled back under a running handler: the event is pending again and runs
+                # again (at least once); this run's result has nowhere to go.
+                task.add_done_callback(functools.partial(self._forget_task, event.id))
+        self._slot_freed.set()
+        if not settled:
+            log.warning("a claim window was rolled back; its events run again",
+                        extra={"events": len(events)})
+        if unblocked:
+            self._wake.set()  # the next event of a finished event's ordering key may be claimable
+
+    def _window_task_done(self, event_id: UUID, task: asyncio.Task[EventResult]) -> None:
+        self._forget_task(event_id, task)
+        if not task.cancelled() and task.exception() is None:
+            self._results.put_nowait(task.result())
+
+    def _forget_task(self, event_id: UUID, _task: object = None) -> None:
+        self._in_flight.pop(event_id, None)
+        self._slot_freed.set()
+
+    def _hold(self, event: Event) -> None:
+        """A leased event: its lease is heartbeated until it is finished."""
+        self._held.add(event.id)
+        if event.ordering_key is not None:
+            self._keyed.add(event.id)
+
+    def _start_helper_lanes(self) -> None:
+        if self._windows is None or not self._leased_once:
+            return
+        for lane in range(1, self._windows.lanes):
+            if lane not in self._lanes_running:
+                self._lanes_running.add(lane)
+                task = asyncio.create_task(self._claim_loop(lane), name=f"salesflow-claim-{lane}")
+                self._helper_lanes.add(task)
+                task.add_done_callback(functools.partial(self._helper_lane_done, lane))
+
+    def _helper_lane_done(self, lane: int, task: asyncio.Task[None]) -> None:
+        self._lanes_running.discard(lane)
+        self._helper_lanes.discard(task)
 
     async def _idle_wait(self) -> None:
         """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval."""
@@ -270,8 +403,7 @@ class Engine:
         try:
             self._results.put_nowait(await self._handle(event))
         finally:
-            del self._in_flight[event.id]
-            self._slot_freed.set()
+            self._forget_task(event.id)
 
     async def _handle(self, event: Event) -> EventResult:
         handlers = self.registry.handlers_for(event.type)

@@ -9,6 +9,7 @@ only calls those functions and maps rows to `Event`; it never decides what a sta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -115,6 +116,40 @@ class EventStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ClaimWindow(Protocol):
+    """One open claim window: events locked in a database transaction, not yet written.
+
+    See supabase/migrations/*_event_engine_claim_windows.sql. `lock` takes due events (their `attempts` is
+    the attempt about to run); `settle` finishes the events whose handlers are done and leases the rest to
+    the worker, in the same transaction, which commits when the window closes. A window that closes
+    without `settle` (an error, a stop) rolls back: its events are pending again, no attempt charged.
+    """
+
+    async def lock(self, batch: int) -> list[Event]: ...
+
+    async def settle(
+        self,
+        worker: str,
+        results: Sequence[EventResult],
+        lease_ids: Sequence[UUID],
+        lease_seconds: float,
+        backoff_base_seconds: float,
+    ) -> None:
+        """Takes effect when the window closes (commits); an error may surface only then."""
+        ...
+
+
+@runtime_checkable
+class WindowedEventStore(EventStore, Protocol):
+    """An `EventStore` that can also claim in windows (it holds a connection and so a transaction open;
+    PostgREST cannot, so the supabase transport does not). `lane` picks one of its claim connections, so
+    two windows can be open at once."""
+
+    lanes: int
+
+    def window(self, lane: int) -> AbstractAsyncContextManager[ClaimWindow]: ...
 
 
 @runtime_checkable

@@ -1,0 +1,312 @@
+-- Claim windows: a second, cheaper way to take events, for workers that hold a database connection.
+--
+-- A leased claim (claim_events) writes every event twice: once to lease it (status processing) and once
+-- to finish it. Most handlers take milliseconds, so the lease is written and overwritten at once. In a
+-- claim window the worker instead locks due events in an open transaction (lock_events: FOR UPDATE SKIP
+-- LOCKED, no write), runs their handlers for a short moment, and then, in the same transaction,
+-- settle_events finishes those whose handlers are done and leases only those still running. One row
+-- version and one commit per event instead of two; the row lock is the lease while the window is open.
+--
+-- If the worker dies inside a window its transaction rolls back: the events are pending again, with no
+-- attempt charged, and run again (at least once, as after an expired lease). A worker therefore takes its
+-- first claims after starting as leases, so an event that kills its worker outright is charged an attempt
+-- and ends in `failed` after max_attempts like any other (salesflow/events/engine.py).
+--
+-- PostgREST calls each RPC in its own transaction, so the supabase transport keeps to leased claims.
+
+-- event_deliveries loses its foreign key to events: its check cost every recorded delivery a lookup and
+-- a row lock on the event (measured ~3 us of a finish's ~25 us per event), and deliveries are written only
+-- by the SQL API below, for events it has just updated. A statement trigger keeps the cascade: deliveries
+-- go with their event (and so with their tenant).
+alter table public.event_deliveries drop constraint if exists event_deliveries_event_id_fkey;
+
+create or replace function private.forget_deliveries() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  delete from public.event_deliveries d using gone where d.event_id = gone.id;
+  return null;
+end
+$$;
+
+drop trigger if exists events_forget_deliveries on public.events;
+create trigger events_forget_deliveries after delete on public.events
+  referencing old table as gone
+  for each statement execute function private.forget_deliveries();
+
+-- The events the next claim takes: due pending events in (run_after, seq) order, at most one per
+-- ordering_key in flight (see claim_events in 20261125110000_event_engine_api.sql), locked FOR UPDATE
+-- SKIP LOCKED for the caller's transaction. One definition for both ways of claiming. It returns each row
+-- whole with its ctid: the row is locked, so the ctid stays valid to the end of the transaction and the
+-- caller needs no second index lookup (measured ~5 us per event on a freshly filled outbox).
+-- (plpgsql, not sql: plpgsql keeps the plan, a sql function is planned again on every call, and planning
+-- `run_after <= now()` probes the claim index, which is slow while it holds many dead entries.)
+create or replace function private.pick_due_events(p_batch integer)
+returns table (row_id tid, event public.events)
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+  return query
+  select e.ctid, e
+  from public.events e
+  where e.status = 'pending'
+    and e.run_after <= now()
+    and (e.ordering_key is null or not exists (
+      select 1 from public.events o
+      where o.ordering_key = e.ordering_key
+        and o.status in ('pending', 'processing')
+        and o.id <> e.id
+        and (o.status = 'processing'
+             or (o.seq < e.seq and (o.run_after <= now() or o.attempts > 0)))
+    ))
+  order by e.run_after, e.seq
+  limit p_batch
+  for update of e skip locked;
+end
+$$;
+
+create or replace function private.check_claim_batch(p_function text, p_batch integer)
+returns void
+language plpgsql immutable
+set search_path = ''
+as $$
+begin
+  if p_batch is null or p_batch not between 1 and 1000 then
+    raise exception '%.p_batch: must be between 1 and 1000 (got %)', p_function, p_batch using errcode = '22023';
+  end if;
+end
+$$;
+
+create or replace function public.claim_events(
+  p_worker text,
+  p_batch integer default 100,
+  p_lease_seconds double precision default 30
+) returns table (
+  id uuid, tenant_id uuid, type text, payload jsonb, attempts integer, max_attempts integer,
+  ordering_key text, correlation_id uuid, causation_id uuid, source text, created_at timestamptz,
+  run_after timestamptz, succeeded_handlers text[]
+)
+language plpgsql volatile
+set search_path = ''
+-- Index lookups only: plpgsql keeps a plan for the connection's life, and a plan made while
+-- event_deliveries was empty would scan the whole table for every claimed event once it has grown.
+set enable_seqscan = off
+as $$
+begin
+  if p_worker is null or btrim(p_worker) = '' then
+    raise exception 'claim_events.p_worker: name the worker that takes the lease' using errcode = '22023';
+  end if;
+  perform private.check_claim_batch('claim_events', p_batch);
+  if p_lease_seconds is null or p_lease_seconds <= 0 or p_lease_seconds > 86400 then
+    raise exception 'claim_events.p_lease_seconds: must be > 0 and <= 86400 (got %)', p_lease_seconds
+      using errcode = '22023';
+  end if;
+
+  return query
+  with claimed as (
+    update public.events e
+    set status = 'processing',
+        attempts = e.attempts + 1,
+        locked_by = p_worker,
+        locked_until = now() + make_interval(secs => p_lease_seconds)
+    -- A TID lookup per picked row (locked, so its ctid is current), never a scan of the whole outbox.
+    where e.ctid = any(array(select p.row_id from private.pick_due_events(p_batch) p))
+    returning e.*
+  )
+  select c.id, c.tenant_id, c.type, c.payload, c.attempts, c.max_attempts, c.ordering_key,
+         c.correlation_id, c.causation_id, c.source, c.created_at, c.run_after,
+         coalesce((select array_agg(d.handler order by d.handler) from public.event_deliveries d
+                   where d.event_id = c.id and d.status = 'succeeded'), '{}'::text[])
+  from claimed c
+  order by c.run_after, c.seq;
+end
+$$;
+
+-- lock_events: open a claim window. Locks up to p_batch due events for the caller's transaction and
+-- returns them as claim_events would (attempts is the attempt about to run), without writing them. Only
+-- meaningful inside an explicit transaction that ends with settle_events (or a rollback).
+create or replace function public.lock_events(p_batch integer default 100)
+returns table (
+  id uuid, tenant_id uuid, type text, payload jsonb, attempts integer, max_attempts integer,
+  ordering_key text, correlation_id uuid, causation_id uuid, source text, created_at timestamptz,
+  run_after timestamptz, succeeded_handlers text[]
+)
+language plpgsql volatile
+set search_path = ''
+set enable_seqscan = off -- as claim_events
+as $$
+begin
+  perform private.check_claim_batch('lock_events', p_batch);
+  return query
+  select (p.event).id, (p.event).tenant_id, (p.event).type, (p.event).payload, (p.event).attempts + 1,
+         (p.event).max_attempts, (p.event).ordering_key, (p.event).correlation_id, (p.event).causation_id,
+         (p.event).source, (p.event).created_at, (p.event).run_after,
+         coalesce((select array_agg(d.handler order by d.handler) from public.event_deliveries d
+                   where d.event_id = (p.event).id and d.status = 'succeeded'), '{}'::text[])
+  from private.pick_due_events(p_batch) p;
+end
+$$;
+
+-- apply_results: the verdicts of one worker, for finish_events (events leased by p_worker) and for
+-- settle_events (events locked by the current transaction, whose attempt is charged here).
+-- p_results: [{"id", "outcome": "processed"|"retry"|"failed", "error"?, "retry_in_seconds"?,
+--              "deliveries": [{"handler", "status": "succeeded"|"failed", "duration_ms", "error"?}]}]
+-- A retry waits retry_in_seconds when given, else p_backoff_base_seconds * 2^(attempts-1) (capped at one
+-- hour) times a jitter of 0.75-1.25, so consecutive delays always grow. The last allowed attempt's retry
+-- becomes `failed`. Returns how many events were finished.
+create or replace function private.apply_results(
+  p_worker text,
+  p_results jsonb,
+  p_backoff_base_seconds double precision,
+  p_in_window boolean
+) returns integer
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  bad text;
+  finished integer;
+  charged integer := case when p_in_window then 1 else 0 end;
+  -- A row this transaction locked FOR UPDATE carries its transaction id in xmax: settle_events touches
+  -- only those, so it can never finish an event some other worker holds.
+  me xid := case when p_in_window then pg_current_xact_id()::xid end;
+begin
+  if jsonb_typeof(p_results) is distinct from 'array' then
+    raise exception 'finish_events.p_results: must be a JSON array of results' using errcode = '22023';
+  end if;
+  select r ->> 'outcome' into bad from jsonb_array_elements(p_results) r
+  where coalesce(r ->> 'outcome', '') not in ('processed', 'retry', 'failed') limit 1;
+  if found then
+    raise exception 'finish_events.p_results: outcome must be processed, retry or failed (got %)',
+      coalesce(bad, 'nothing') using errcode = '22023';
+  end if;
+
+  with r as materialized (
+    select x.id, x.outcome, x.error, x.retry_in_seconds, x.deliveries
+    from jsonb_to_recordset(p_results)
+      as x(id uuid, outcome text, error text, retry_in_seconds double precision, deliveries jsonb)
+  ), updated as (
+    update public.events e
+    set status = case when r.outcome = 'processed' then 'processed'
+                      when r.outcome = 'failed' or e.attempts + charged >= e.max_attempts then 'failed'
+                      else 'pending' end,
+        attempts = e.attempts + charged,
+        processed_at = case when r.outcome = 'processed' then now() else e.processed_at end,
+        failed_at = case when r.outcome = 'failed'
+                           or (r.outcome = 'retry' and e.attempts + charged >= e.max_attempts)
+                         then now() end,
+        last_error = case when r.outcome = 'processed' then e.last_error else r.error end,
+        run_after = case when r.outcome = 'retry' and e.attempts + charged < e.max_attempts
+                         then now() + make_interval(secs => coalesce(
+                           r.retry_in_seconds,
+                           least(p_backoff_base_seconds * power(2, e.attempts + charged - 1), 3600)
+                             * (0.75 + random() * 0.5)))
+                         else e.run_after end,
+        locked_by = null,
+        locked_until = null
+    from r
+    -- Found by primary key; the lease (or the window's lock) is re-checked on the locked row, so an event
+    -- whose lease expired and was recovered meanwhile is left alone. (`is true` keeps the planner off the
+    -- partial indexes on status, which hold every dead version a busy outbox leaves until vacuum.)
+    where e.id = r.id and e.id = any(array(select r.id from r))
+      and (case when p_in_window then (e.status = 'pending') is true and e.xmax = me
+                else (e.status = 'processing') is true and e.locked_by = p_worker end)
+    returning e.id, e.tenant_id
+  ), recorded as (
+    insert into public.event_deliveries as d
+      (event_id, handler, tenant_id, status, attempts, last_error, duration_ms, started_at, finished_at)
+    select u.id, x.handler, u.tenant_id, x.status, 1, x.error, x.duration_ms,
+           now() - make_interval(secs => coalesce(x.duration_ms, 0) / 1000.0), now()
+    from updated u
+    join r on r.id = u.id
+    cross join lateral jsonb_to_recordset(coalesce(r.deliveries, '[]'::jsonb))
+      as x(handler text, status text, duration_ms double precision, error text)
+    on conflict (event_id, handler) do update
+      set status = excluded.status,
+          attempts = d.attempts + 1,
+          last_error = coalesce(excluded.last_error, d.last_error),
+          duration_ms = excluded.duration_ms,
+          started_at = excluded.started_at,
+          finished_at = excluded.finished_at
+  )
+  -- (A data-modifying WITH runs to completion whether or not it is read, so `recorded` is not joined.)
+  select count(*) into finished from updated;
+  return finished;
+end
+$$;
+
+-- finish_events: the verdicts of one worker on events it leased, in one call (see apply_results).
+-- Events no longer leased by p_worker (lease expired and recovered) are left alone.
+create or replace function public.finish_events(
+  p_worker text,
+  p_results jsonb,
+  p_backoff_base_seconds double precision default 1
+) returns integer
+language sql volatile
+set search_path = ''
+as $$
+  select private.apply_results(p_worker, p_results, p_backoff_base_seconds, false)
+$$;
+
+-- settle_events: close a claim window. In the transaction that called lock_events: finish the events in
+-- p_results (their attempt is charged now) and lease p_lease_ids, whose handlers are still running, to
+-- p_worker for p_lease_seconds (they finish later through finish_events). Events this transaction did not
+-- lock are left alone. Returns how many events were finished or leased.
+create or replace function public.settle_events(
+  p_worker text,
+  p_results jsonb,
+  p_lease_ids uuid[] default '{}',
+  p_lease_seconds double precision default 30,
+  p_backoff_base_seconds double precision default 1
+) returns integer
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  finished integer := 0;
+  leased integer;
+begin
+  if p_worker is null or btrim(p_worker) = '' then
+    raise exception 'settle_events.p_worker: name the worker that takes the lease' using errcode = '22023';
+  end if;
+  if p_lease_seconds is null or p_lease_seconds <= 0 or p_lease_seconds > 86400 then
+    raise exception 'settle_events.p_lease_seconds: must be > 0 and <= 86400 (got %)', p_lease_seconds
+      using errcode = '22023';
+  end if;
+  if jsonb_array_length(coalesce(p_results, '[]'::jsonb)) > 0 then
+    finished := private.apply_results(p_worker, p_results, p_backoff_base_seconds, true);
+  end if;
+  if cardinality(p_lease_ids) > 0 then
+    update public.events e
+    set status = 'processing',
+        attempts = e.attempts + 1,
+        locked_by = p_worker,
+        locked_until = now() + make_interval(secs => p_lease_seconds)
+    where e.id = any(p_lease_ids) and (e.status = 'pending') is true and e.xmax = pg_current_xact_id()::xid;
+    get diagnostics leased = row_count;
+  end if;
+  return finished + coalesce(leased, 0);
+end
+$$;
+
+do $$
+declare
+  fn text;
+begin
+  foreach fn in array array[
+    'public.claim_events(text, integer, double precision)',
+    'public.lock_events(integer)',
+    'public.finish_events(text, jsonb, double precision)',
+    'public.settle_events(text, jsonb, uuid[], double precision, double precision)',
+    'private.pick_due_events(integer)',
+    'private.forget_deliveries()',
+    'private.check_claim_batch(text, integer)',
+    'private.apply_results(text, jsonb, double precision, boolean)'
+  ] loop
+    execute format('revoke all on function %s from public, anon, authenticated', fn);
+    execute format('grant execute on function %s to service_role', fn);
+  end loop;
+end
+$$;
