@@ -289,6 +289,7 @@ class Engine:
         s = self.settings
         events: list[Event] = []
         tasks: dict[UUID, asyncio.Task[EventResult]] = {}
+        deferred: list[Event] = []
         leased: list[UUID] = []
         settled = False
         try:
@@ -298,25 +299,40 @@ class Engine:
                     return 0  # closing the window unlocks them, untouched
                 self.metrics.claimed.inc(len(events))
                 for event in events:
-                    tasks[event.id] = self._in_flight[event.id] = asyncio.create_task(self._handle(event))
-                await asyncio.wait(tasks.values(), timeout=s.window_seconds)
+                    if self._handlers_to_run(event) > 1:
+                        # Several handlers: each success is recorded as it happens, so a crash does not
+                        # repeat it; that needs the lease first. Leased at the close, run after it.
+                        deferred.append(event)
+                    else:
+                        tasks[event.id] = self._in_flight[event.id] = asyncio.create_task(self._handle(event))
+                if tasks:
+                    await asyncio.wait(tasks.values(), timeout=s.window_seconds)
                 done = [t.result() for t in tasks.values() if t.done()]
-                leased = [event_id for event_id, t in tasks.items() if not t.done()]
+                leased = [event_id for event_id, t in tasks.items() if not t.done()] + [e.id for e in deferred]
                 await window.settle(self.worker, done, leased, s.lease_seconds, s.backoff_base_seconds)
             settled = True  # committed: the window closed without an error
         finally:
-            if tasks:
-                self._close_window(events, tasks, leased, settled)
+            if events:
+                self._close_window(events, tasks, deferred, leased, settled)
         return len(events)
 
+    def _handlers_to_run(self, event: Event) -> int:
+        return sum(1 for h in self.registry.handlers_for(event.type) if h.name not in event.succeeded_handlers)
+
     def _close_window(self, events: list[Event], tasks: dict[UUID, asyncio.Task[EventResult]],
-                      leased: list[UUID], settled: bool) -> None:
+                      deferred: list[Event], leased: list[UUID], settled: bool) -> None:
         """After a window committed (`settled`) or rolled back: free the slots of events it finished; hand
-        the events it leased to the heartbeat and the finish loop."""
+        the events it leased to the heartbeat and the finish loop; start the deferred ones."""
         still_ours = set(leased) if settled else set()
         unblocked = False
+        for event in deferred:
+            if settled:
+                self._hold(event)
+                self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
         for event in events:
-            task = tasks[event.id]
+            task = tasks.get(event.id)
+            if task is None:
+                continue
             if event.id in still_ours:
                 self._hold(event)
                 if task.done():
@@ -332,7 +348,7 @@ class Engine:
                 # again (at least once); this run's result has nowhere to go.
                 task.add_done_callback(functools.partial(self._forget_task, event.id))
         self._slot_freed.set()
-        if not settled:
+        if not settled and tasks:
             log.warning("a claim window was rolled back; its events run again",
                         extra={"events": len(events)})
         if unblocked:

@@ -157,6 +157,7 @@ $$;
 -- hour) times a jitter of 0.75-1.25, so consecutive delays always grow. The last allowed attempt's retry
 -- becomes `failed`. Returns how many events were finished.
 create or replace function private.apply_results(
+  p_caller text,
   p_worker text,
   p_results jsonb,
   p_backoff_base_seconds double precision,
@@ -174,13 +175,13 @@ declare
   me xid := case when p_in_window then pg_current_xact_id()::xid end;
 begin
   if jsonb_typeof(p_results) is distinct from 'array' then
-    raise exception 'finish_events.p_results: must be a JSON array of results' using errcode = '22023';
+    raise exception '%.p_results: must be a JSON array of results', p_caller using errcode = '22023';
   end if;
   select r ->> 'outcome' into bad from jsonb_array_elements(p_results) r
   where coalesce(r ->> 'outcome', '') not in ('processed', 'retry', 'failed') limit 1;
   if found then
-    raise exception 'finish_events.p_results: outcome must be processed, retry or failed (got %)',
-      coalesce(bad, 'nothing') using errcode = '22023';
+    raise exception '%.p_results: outcome must be processed, retry or failed (got %)',
+      p_caller, coalesce(bad, 'nothing') using errcode = '22023';
   end if;
 
   with r as materialized (
@@ -247,7 +248,7 @@ create or replace function public.finish_events(
 language sql volatile
 set search_path = ''
 as $$
-  select private.apply_results(p_worker, p_results, p_backoff_base_seconds, false)
+  select private.apply_results('finish_events', p_worker, p_results, p_backoff_base_seconds, false)
 $$;
 
 -- settle_events: close a claim window. In the transaction that called lock_events: finish the events in
@@ -275,8 +276,8 @@ begin
     raise exception 'settle_events.p_lease_seconds: must be > 0 and <= 86400 (got %)', p_lease_seconds
       using errcode = '22023';
   end if;
-  if jsonb_array_length(coalesce(p_results, '[]'::jsonb)) > 0 then
-    finished := private.apply_results(p_worker, p_results, p_backoff_base_seconds, true);
+  if jsonb_typeof(p_results) is distinct from 'array' or jsonb_array_length(p_results) > 0 then
+    finished := private.apply_results('settle_events', p_worker, p_results, p_backoff_base_seconds, true);
   end if;
   if cardinality(p_lease_ids) > 0 then
     update public.events e
@@ -303,7 +304,7 @@ begin
     'private.pick_due_events(integer)',
     'private.forget_deliveries()',
     'private.check_claim_batch(text, integer)',
-    'private.apply_results(text, jsonb, double precision, boolean)'
+    'private.apply_results(text, text, jsonb, double precision, boolean)'
   ] loop
     execute format('revoke all on function %s from public, anon, authenticated', fn);
     execute format('grant execute on function %s to service_role', fn);

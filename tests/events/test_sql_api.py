@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from engine_helpers import ACME, NORDLICHT, emit
+from engine_helpers import ACME, NORDLICHT, emit, statuses
 
 Conn = psycopg.Connection[Any]
 
@@ -130,16 +130,136 @@ def test_expired_leases_are_recovered_and_counted(outbox: Conn) -> None:
     assert report is not None and report[0]["lease_expiries_total"] == 1
 
 
-def test_only_the_service_role_may_call_the_engine_api(db: Conn, as_claims: Any) -> None:
+@pytest.mark.parametrize("call", ["select * from public.claim_events('browser', 10, 30)",
+                                  "select * from public.lock_events(10)",
+                                  "select public.settle_events('browser', '[]', '{}', 30, 1)"])
+def test_only_the_service_role_may_call_the_engine_api(db: Conn, as_claims: Any, call: str) -> None:
     anna = {"sub": "a0000000-0000-4000-8000-000000000001", "role": "authenticated", "tenant_id": ACME}
     for claims in ({"role": "anon"}, anna):
         conn = as_claims(claims)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select * from public.claim_events('browser', 10, 30)")
+            conn.execute(call)
         db.rollback()
     conn = as_claims({"role": "service_role"})
-    conn.execute("select * from public.claim_events('service', 1, 30)")
+    conn.execute(call)
     db.rollback()
+
+
+# -- claim windows: lock_events and settle_events in one transaction -----------------------------------
+
+
+def lock(db: Conn, batch: int = 100) -> list[tuple[Any, ...]]:
+    """Open a window (the transaction stays open until the caller commits or rolls back)."""
+    return db.execute("select id::text, attempts, succeeded_handlers from public.lock_events(%s)", (batch,)).fetchall()
+
+
+def settle(db: Conn, results: list[dict[str, Any]], lease_ids: list[str] | None = None, worker: str = "w1",
+           base: float = 1.0) -> int:
+    row = db.execute("select public.settle_events(%s, %s::jsonb, %s::uuid[], 30, %s)",
+                     (worker, json.dumps(results), lease_ids or [], base)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_window_finishes_done_events_and_leases_running_ones_in_one_transaction(
+    outbox: Conn, database: str
+) -> None:
+    done, running = emit(outbox, "lead.updated"), emit(outbox, "lead.updated")
+    assert [(r[0], r[1]) for r in lock(outbox)] == [(done, 1), (running, 1)]  # attempts: the one about to run
+    with psycopg.connect(database) as other:
+        # Locked, not written: another worker skips them, and sees them still pending.
+        assert other.execute("select count(*) from public.lock_events(100)").fetchone() == (0,)
+        assert claim(other, "w2") == []
+        assert statuses(other, [done, running]) == {"pending": 2}
+        other.rollback()
+        delivered = [{"handler": "h.one", "status": "succeeded", "duration_ms": 2.5}]
+        assert settle(outbox, [{"id": done, "outcome": "processed", "deliveries": delivered}], [running]) == 2
+        outbox.commit()
+        rows = other.execute(
+            "select id::text, status, attempts, locked_by from public.events where id = any(%s::uuid[])",
+            ([done, running],)).fetchall()
+        assert {r[0]: r[1:] for r in rows} == {done: ("processed", 1, None), running: ("processing", 1, "w1")}
+        assert other.execute("select handler, status, attempts from public.event_deliveries where event_id = %s",
+                             (done,)).fetchall() == [("h.one", "succeeded", 1)]
+    # The leased one finishes like any claimed event.
+    assert finish(outbox, [{"id": running, "outcome": "processed", "deliveries": []}]) == 1
+
+
+def test_settle_touches_only_events_its_own_transaction_locked(outbox: Conn, database: str) -> None:
+    eid = emit(outbox, "lead.updated")
+    with psycopg.connect(database) as other:
+        assert [r[0] for r in lock(other)] == [eid]
+        # This transaction holds no lock on it: nothing is finished or leased (not even by waiting).
+        assert settle(outbox, [{"id": eid, "outcome": "processed", "deliveries": []}], [eid]) == 0
+        outbox.commit()
+        other.rollback()
+    assert statuses(outbox, [eid]) == {"pending": 1}
+    # Nor may an event leased to a worker be settled by a window: finish_events is its way out.
+    claim(outbox, "w1")
+    assert lock(outbox) == []
+    assert settle(outbox, [{"id": eid, "outcome": "processed"}], [eid]) == 0
+    outbox.commit()
+    assert statuses(outbox, [eid]) == {"processing": 1}
+
+
+def test_a_window_that_rolls_back_leaves_its_events_pending_and_uncharged(outbox: Conn) -> None:
+    eid = emit(outbox, "lead.updated")
+    assert [r[0] for r in lock(outbox)] == [eid]
+    settle(outbox, [{"id": eid, "outcome": "processed", "deliveries": [
+        {"handler": "h.one", "status": "succeeded", "duration_ms": 1.0}]}])
+    outbox.rollback()  # the worker died before its commit
+    row = outbox.execute("select status, attempts from public.events where id = %s", (eid,)).fetchone()
+    assert row == ("pending", 0)
+    assert outbox.execute("select count(*) from public.event_deliveries where event_id = %s",
+                          (eid,)).fetchone() == (0,)
+    assert [(r[0], r[3]) for r in claim(outbox)] == [(eid, 1)]
+
+
+def test_a_retry_settled_in_a_window_is_charged_backs_off_and_dead_letters_on_the_last_attempt(
+    outbox: Conn
+) -> None:
+    eid = emit(outbox, "lead.updated", max_attempts=2)
+    failed = [{"handler": "h.one", "status": "failed", "duration_ms": 1.0, "error": "h.one: boom"}]
+    lock(outbox)
+    assert settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom", "deliveries": failed}]) == 1
+    outbox.commit()
+    row = outbox.execute("select status, attempts, last_error, run_after > now() + interval '0.5 s' "
+                         "from public.events where id = %s", (eid,)).fetchone()
+    assert row == ("pending", 1, "h.one: boom", True)  # backoff base 1 s, jitter 0.75-1.25
+    outbox.execute("update public.events set run_after = now() where id = %s", (eid,))
+    assert [(r[0], r[1]) for r in lock(outbox)] == [(eid, 2)]
+    settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom again", "deliveries": failed}])
+    outbox.commit()
+    row = outbox.execute("select status, attempts, last_error, failed_at is not null from public.events "
+                         "where id = %s", (eid,)).fetchone()
+    assert row == ("failed", 2, "h.one: boom again", True)
+    assert outbox.execute("select attempts from public.event_deliveries where event_id = %s",
+                          (eid,)).fetchone() == (2,)
+
+
+def test_lock_events_keeps_one_event_per_ordering_key_in_flight(outbox: Conn, database: str) -> None:
+    a1, a2 = emit(outbox, "lead.updated", ordering_key="lead-a"), emit(outbox, "lead.updated", ordering_key="lead-a")
+    assert [r[0] for r in lock(outbox)] == [a1]
+    with psycopg.connect(database) as other:
+        assert lock(other) == []  # a2 waits: a1 is earlier and still pending (locked in a window)
+        other.rollback()
+        settle(outbox, [{"id": a1, "outcome": "processed"}])
+        outbox.commit()
+        assert [r[0] for r in lock(other)] == [a2]
+        other.rollback()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ("select * from public.lock_events(0)", "lock_events.p_batch: must be between 1 and 1000"),
+    ("select public.settle_events('', '[]')", "settle_events.p_worker: name the worker"),
+    ("select public.settle_events('w', '[]', '{}', 0)", "settle_events.p_lease_seconds: must be > 0"),
+    ("select public.settle_events('w', '{}')", "settle_events.p_results: must be a JSON array"),
+    ("""select public.settle_events('w', '[{"outcome": "done"}]')""", "outcome must be processed, retry or failed"),
+])
+def test_window_calls_refuse_bad_input_naming_the_parameter(outbox: Conn, call: str, message: str) -> None:
+    with pytest.raises(psycopg.Error, match=message):
+        outbox.execute(call)
+    outbox.rollback()
 
 
 @pytest.mark.parametrize(

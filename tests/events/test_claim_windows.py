@@ -1,0 +1,124 @@
+"""Claim windows (postgres transport): handlers that finish within the window are settled with their claim in
+one transaction; slow ones are leased; several-handler events are leased before they run; a worker that dies
+inside a window leaves its events pending, uncharged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from engine_helpers import Listener, emit, running_engine, statuses, wait_until, wait_until_sync
+
+from salesflow.events import Event, HandlerContext
+from salesflow.events.registry import Registry
+
+Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture
+def outbox(db: Conn) -> Conn:
+    db.execute("update public.events set status = 'processed', processed_at = now()")
+    db.commit()
+    return db
+
+
+def rows(db: Conn, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    result = db.execute(query, args).fetchall()
+    db.commit()
+    return result
+
+
+async def test_fast_handlers_settle_with_their_claim_and_a_slow_one_is_leased_until_it_finishes(
+    outbox: Conn, database: str
+) -> None:
+    registry = Registry()
+    release = asyncio.Event()
+
+    @registry.handles("test.fast")
+    async def fast(event: Event, context: HandlerContext) -> None:
+        return None
+
+    @registry.handles("test.slow")
+    async def slow(event: Event, context: HandlerContext) -> None:
+        await release.wait()
+
+    warm_up = emit(outbox, "test.fast")  # the first claim after a start is leased (see the migration)
+    async with running_engine(database, registry, window_seconds=0.05) as engine:
+        await wait_until(lambda: statuses(outbox, [warm_up]) == {"processed": 1})
+        slow_id = emit(outbox, "test.slow")
+        fast_ids = [emit(outbox, "test.fast") for _ in range(30)]
+        await wait_until(lambda: statuses(outbox, fast_ids) == {"processed": 30})
+        # The slow handler outlived its window: its event is leased to this worker while it runs.
+        await wait_until(lambda: rows(outbox, "select status, locked_by, attempts from public.events "
+                                              "where id = %s", slow_id) == [("processing", engine.worker, 1)])
+        release.set()
+        await wait_until(lambda: statuses(outbox, [slow_id]) == {"processed": 1})
+    delivered = rows(outbox, "select count(*) filter (where status = 'succeeded' and attempts = 1) "
+                             "from public.event_deliveries where event_id = any(%s::uuid[])", [slow_id, *fast_ids])
+    assert delivered == [(31,)]
+    assert rows(outbox, "select count(*) from public.events where id = any(%s::uuid[]) and attempts <> 1",
+                fast_ids) == [(0,)]
+
+
+async def test_an_event_with_several_handlers_is_leased_before_they_run(outbox: Conn, database: str) -> None:
+    registry = Registry()
+    second_started = asyncio.Event()
+    release = asyncio.Event()
+
+    @registry.handles("test.warm")
+    async def warm(event: Event, context: HandlerContext) -> None:
+        return None
+
+    @registry.handles("test.pair", name="first")
+    async def first(event: Event, context: HandlerContext) -> None:
+        return None
+
+    @registry.handles("test.pair", name="second")
+    async def second(event: Event, context: HandlerContext) -> None:
+        second_started.set()
+        await release.wait()
+
+    warm_up = emit(outbox, "test.warm")
+    async with running_engine(database, registry, window_seconds=5.0):
+        await wait_until(lambda: statuses(outbox, [warm_up]) == {"processed": 1})
+        pair = emit(outbox, "test.pair")
+        await asyncio.wait_for(second_started.wait(), 10)
+        # Leased (not held in a 5 s window), and the first handler's success is already on record.
+        assert rows(outbox, "select status from public.events where id = %s", pair) == [("processing",)]
+        assert rows(outbox, "select handler, status from public.event_deliveries where event_id = %s",
+                    pair) == [("first", "succeeded")]
+        release.set()
+        await wait_until(lambda: statuses(outbox, [pair]) == {"processed": 1})
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_inside_a_window_leaves_its_events_pending_and_uncharged(
+    outbox: Conn, database: str, listener_factory: Callable[..., Listener]
+) -> None:
+    leased = emit(outbox, "test.slow", {"seconds": 60})
+    listener = listener_factory(database, "--window-ms", "10000", "--lease", "2",
+                                handlers=("listener_test_handlers",)).start()
+    # The first claim after a start is leased: charged and visible as processing.
+    wait_until_sync(lambda: rows(outbox, "select status, attempts from public.events where id = %s",
+                                 leased) == [("processing", 1)], timeout=30)
+    windowed = emit(outbox, "test.slow", {"seconds": 60})
+    # Later claims are windows: locked, not written, while the handler runs (the window lasts 10 s).
+    wait_until_sync(lambda: rows(outbox, "select count(*) from public.events where id = %s and "
+                                         "id not in (select id from public.events for update skip locked)",
+                                 windowed) == [(1,)], timeout=30)
+    assert rows(outbox, "select status, attempts from public.events where id = %s", windowed) == [("pending", 0)]
+    listener.kill9()
+    assert rows(outbox, "select status, attempts from public.events where id = %s", windowed) == [("pending", 0)]
+    assert rows(outbox, "select status from public.events where id = %s", leased) == [("processing",)]
+    # Both run again: the lease once it expires (counted), the window's event at once.
+    again = listener_factory(database, "--window-ms", "0", "--lease", "2",
+                             handlers=("listener_test_handlers",)).start()
+    wait_until_sync(lambda: rows(outbox, "select count(*) from public.events where id = any(%s::uuid[]) "
+                                         "and status = 'processing' and attempts = 1 and lease_expiries = 0",
+                                 [windowed]) == [(1,)], timeout=30)
+    wait_until_sync(lambda: rows(outbox, "select lease_expiries, attempts from public.events where id = %s",
+                                 leased) == [(1, 2)], timeout=30)
+    again.kill9()
