@@ -317,7 +317,10 @@ class Engine:
         return len(events)
 
     def _handlers_to_run(self, event: Event) -> int:
-        return sum(1 for h in self.registry.handlers_for(event.type) if h.name not in event.succeeded_handlers)
+        handlers = self.registry.handlers_for(event.type)
+        if not event.succeeded_handlers:
+            return len(handlers)
+        return sum(1 for h in handlers if h.name not in event.succeeded_handlers)
 
     def _close_window(self, events: list[Event], tasks: dict[UUID, asyncio.Task[EventResult]],
                       deferred: list[Event], leased: list[UUID], settled: bool) -> None:

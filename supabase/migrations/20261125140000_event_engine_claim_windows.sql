@@ -67,6 +67,21 @@ begin
 end
 $$;
 
+-- The engine's own state changes (claims, leases, verdicts) commit without waiting for the WAL flush.
+-- Losing the last few hundred milliseconds of them in a database crash only means those events run again,
+-- which at-least-once delivery already allows: a handler's own writes commit on their own, durably, and
+-- the delivery record and idempotent handlers make the second run harmless. What must never be lost, the
+-- events themselves, is written by the producer's transaction with its own (synchronous) commit. Measured:
+-- one WAL flush per claim and per finish was ~10% of a drain. (set_config is_local: this transaction only.)
+create or replace function private.commit_without_waiting()
+returns void
+language sql volatile
+set search_path = ''
+as $$
+  select set_config('synchronous_commit', 'off', true);
+  select null::void
+$$;
+
 create or replace function private.check_claim_batch(p_function text, p_batch integer)
 returns void
 language plpgsql immutable
@@ -99,6 +114,7 @@ begin
     raise exception 'claim_events.p_worker: name the worker that takes the lease' using errcode = '22023';
   end if;
   perform private.check_claim_batch('claim_events', p_batch);
+  perform private.commit_without_waiting();
   if p_lease_seconds is null or p_lease_seconds <= 0 or p_lease_seconds > 86400 then
     raise exception 'claim_events.p_lease_seconds: must be > 0 and <= 86400 (got %)', p_lease_seconds
       using errcode = '22023';
@@ -248,6 +264,7 @@ create or replace function public.finish_events(
 language sql volatile
 set search_path = ''
 as $$
+  select private.commit_without_waiting();
   select private.apply_results('finish_events', p_worker, p_results, p_backoff_base_seconds, false)
 $$;
 
@@ -276,6 +293,7 @@ begin
     raise exception 'settle_events.p_lease_seconds: must be > 0 and <= 86400 (got %)', p_lease_seconds
       using errcode = '22023';
   end if;
+  perform private.commit_without_waiting();
   if jsonb_typeof(p_results) is distinct from 'array' or jsonb_array_length(p_results) > 0 then
     finished := private.apply_results('settle_events', p_worker, p_results, p_backoff_base_seconds, true);
   end if;
@@ -304,6 +322,7 @@ begin
     'private.pick_due_events(integer)',
     'private.forget_deliveries()',
     'private.check_claim_batch(text, integer)',
+    'private.commit_without_waiting()',
     'private.apply_results(text, text, jsonb, double precision, boolean)'
   ] loop
     execute format('revoke all on function %s from public, anon, authenticated', fn);
