@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import socket
@@ -180,6 +181,10 @@ class Engine:
         """Process events until stopped, then shut down gracefully (see module docstring)."""
         self._running = True
         self._health.started_at = time.monotonic()
+        # Everything alive now (imported modules, settings, the registry) lives as long as the process:
+        # frozen out of the cyclic collector's view, so its full collections walk only what the engine
+        # allocates (measured: a full collection paused a drain for ~20 ms).
+        gc.freeze()
         log.info("listener starting", extra={"worker": self.worker, "concurrency": self.settings.concurrency,
                                              "batch": self.settings.batch, "lease_seconds": self.settings.lease_seconds,
                                              "handlers": [h.name for h in self.registry.all()]})

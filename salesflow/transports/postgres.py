@@ -155,14 +155,15 @@ class _DedicatedConnection:
 
 class _Window:
     """A claim window on one connection (`ClaimWindow`). The transaction is managed by hand, not by
-    `conn.transaction()`, so BEGIN travels with the lock query in one round trip."""
+    `conn.transaction()`: BEGIN travels with the lock query and the settle call with COMMIT (simple query
+    protocol, values quoted by psycopg), so a window costs two round trips."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
         self.open = False
+        self.settle_call: sql.Composed | None = None
 
     async def lock(self, batch: int) -> list[Event]:
-        # Simple query protocol (no parameters, `batch` is an int): two statements, one round trip.
         self.open = True
         cursor = await self.conn.execute(f"begin; select {_EVENT_COLUMNS} from public.lock_events({int(batch)})")
         cursor.nextset()
@@ -170,10 +171,15 @@ class _Window:
 
     async def settle(self, worker: str, results: Sequence[EventResult], lease_ids: Sequence[UUID],
                      lease_seconds: float, backoff_base_seconds: float) -> None:
-        await self.conn.execute(
-            "select public.settle_events(%s, %s::jsonb, %s::uuid[], %s, %s)",
-            (worker, _results_json(results).decode(), list(lease_ids), lease_seconds, backoff_base_seconds),
-        )
+        self.settle_call = sql.SQL("select public.settle_events({}, {}::jsonb, {}::uuid[], {}, {})").format(
+            worker, _results_json(results).decode(), "{" + ",".join(str(i) for i in lease_ids) + "}",
+            float(lease_seconds), float(backoff_base_seconds))
+
+    async def close(self) -> None:
+        if self.settle_call is not None:
+            await self.conn.execute(sql.Composed([self.settle_call, sql.SQL("; commit")]))
+        elif self.open:
+            await self.conn.execute("commit")
 
 
 class PostgresEventStore:
@@ -218,8 +224,7 @@ class PostgresEventStore:
             window = _Window(conn)
             # An error drops the connection (use()), which rolls the transaction back on the server.
             yield window
-            if window.open:
-                await conn.execute("commit")
+            await window.close()
 
     async def finish(self, worker: str, results: Sequence[EventResult], backoff_base_seconds: float) -> int:
         async with self._finishing.use() as conn:
