@@ -83,6 +83,23 @@ class EngineSettings:
                 raise ValueError(f"EngineSettings.{name}: invalid value {getattr(self, name)!r}")
 
 
+class _Reservation:
+    """Handler slots a claim in progress may fill, so two lanes never claim more than the free slots."""
+
+    __slots__ = ("count", "engine")
+
+    def __init__(self, engine: Engine, count: int) -> None:
+        self.engine, self.count = engine, count
+        engine._reserved += count
+
+    def shrink_to(self, count: int) -> None:
+        self.engine._reserved -= self.count - count
+        self.count = count
+
+    def release(self) -> None:
+        self.shrink_to(0)
+
+
 @dataclass
 class _Health:
     started_at: float = 0.0
@@ -242,12 +259,12 @@ class Engine:
             want = min(s.batch, free)
             if lane == 0:
                 self._wake.clear()
-            self._reserved += want
+            slots = _Reservation(self, want)
             try:
                 if self._windows is not None and self._leased_once:
-                    claimed = await self._claim_in_window(self._windows, lane, want)
+                    claimed = await self._claim_in_window(self._windows, lane, slots)
                 else:
-                    claimed = await self._claim_leased(want)
+                    claimed = await self._claim_leased(slots)
             except Exception as exc:
                 if lane > 0:
                     self._store_failed("claim", exc)
@@ -257,7 +274,7 @@ class Engine:
                 await self._sleep(error_delay)
                 continue
             finally:
-                self._reserved -= want
+                slots.release()
             error_delay = 0.0
             self._store_ok()
             self._health.last_claim_at = time.monotonic()
@@ -271,10 +288,10 @@ class Engine:
                 continue
             await self._idle_wait()
 
-    async def _claim_leased(self, want: int) -> int:
+    async def _claim_leased(self, slots: _Reservation) -> int:
         """Lease events (claim_events) and start their handlers; returns how many were claimed."""
         s = self.settings
-        events = await self.store.claim(self.worker, want, s.lease_seconds)
+        events = await self.store.claim(self.worker, slots.count, s.lease_seconds)
         if events and self._stopping.is_set():
             # stop() arrived while claiming: give these back rather than start new work.
             await self.store.release(self.worker, [e.id for e in events])
@@ -287,7 +304,7 @@ class Engine:
                 self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
         return len(events)
 
-    async def _claim_in_window(self, store: WindowedEventStore, lane: int, want: int) -> int:
+    async def _claim_in_window(self, store: WindowedEventStore, lane: int, slots: _Reservation) -> int:
         """Claim in a window (see `ClaimWindow`): lock events, run their handlers for up to
         `window_seconds`, then in the same transaction finish those that are done and lease the rest, whose
         results later go through the finish loop. Returns how many events were claimed."""
@@ -299,7 +316,7 @@ class Engine:
         settled = False
         try:
             async with store.window(lane) as window:
-                events = await window.lock(want)
+                events = await window.lock(slots.count)
                 if not events or self._stopping.is_set():
                     return 0  # closing the window unlocks them, untouched
                 self.metrics.claimed.inc(len(events))
@@ -310,6 +327,9 @@ class Engine:
                         deferred.append(event)
                     else:
                         tasks[event.id] = self._in_flight[event.id] = asyncio.create_task(self._handle(event))
+                # The running events hold their slots now (deferred ones are counted by the reservation
+                # until they start): another lane may claim what is left.
+                slots.shrink_to(len(deferred))
                 if tasks:
                     await asyncio.wait(tasks.values(), timeout=s.window_seconds)
                 done = [t.result() for t in tasks.values() if t.done()]
@@ -436,7 +456,8 @@ class Engine:
             if log.isEnabledFor(logging.INFO):
                 log.info("event has no handler", extra=self._event_fields(event))
             return EventResult(event.id, "processed")
-        to_run = [h for h in handlers if h.name not in event.succeeded_handlers]
+        to_run = handlers if not event.succeeded_handlers else [
+            h for h in handlers if h.name not in event.succeeded_handlers]
         deliveries: list[Delivery] = []
         errors: list[str] = []
         delays: list[float | None] = []

@@ -44,13 +44,14 @@ _CLAIM = f"select {_EVENT_COLUMNS} from public.claim_events(%s, %s, %s)"
 _LOCK = f"select {_EVENT_COLUMNS} from public.lock_events(%s)"
 
 
+_NO_HANDLERS: frozenset[str] = frozenset()
+
+
 def _events(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
+    # Positional, in _EVENT_COLUMNS order (the fields of Event): every claimed event is built here.
     return [
-        Event(
-            id=r[0], tenant_id=r[1], type=r[2], payload=r[3], attempts=r[4], max_attempts=r[5],
-            ordering_key=r[6], correlation_id=r[7], causation_id=r[8], source=r[9], created_at=r[10],
-            run_after=r[11], succeeded_handlers=frozenset(r[12]) if r[12] else frozenset(),
-        )
+        Event(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+              frozenset(r[12]) if r[12] else _NO_HANDLERS)
         for r in rows
     ]
 
@@ -161,7 +162,7 @@ class _Window:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
         self.open = False
-        self.settle_call: sql.Composed | None = None
+        self.settle_call: bytes | None = None
 
     async def lock(self, batch: int) -> list[Event]:
         self.open = True
@@ -171,13 +172,22 @@ class _Window:
 
     async def settle(self, worker: str, results: Sequence[EventResult], lease_ids: Sequence[UUID],
                      lease_seconds: float, backoff_base_seconds: float) -> None:
-        self.settle_call = sql.SQL("select public.settle_events({}, {}::jsonb, {}::uuid[], {}, {})").format(
-            worker, _results_json(results).decode(), "{" + ",".join(str(i) for i in lease_ids) + "}",
-            float(lease_seconds), float(backoff_base_seconds))
+        leases = "{" + ",".join(str(i) for i in lease_ids) + "}"
+        self.settle_call = b"select public.settle_events(%b, %b::jsonb, %b::uuid[], %b, %b)" % (
+            self._quote(worker.encode()), self._quote(_results_json(results)), self._quote(leases.encode()),
+            repr(float(lease_seconds)).encode(), repr(float(backoff_base_seconds)).encode())
+
+    def _quote(self, text: bytes) -> bytes:
+        """A string literal. With standard_conforming_strings (the default since PostgreSQL 9.1, and on
+        Supabase) doubling quotes is all it takes; psycopg quotes the rest (measured: its Literal of a
+        window's verdicts cost ~1 us per event)."""
+        if self.conn.info.parameter_status("standard_conforming_strings") == b"on" and b"\0" not in text:
+            return b"'" + text.replace(b"'", b"''") + b"'"
+        return sql.Literal(text.decode()).as_bytes(self.conn)
 
     async def close(self) -> None:
         if self.settle_call is not None:
-            await self.conn.execute(sql.Composed([self.settle_call, sql.SQL("; commit")]))
+            await self.conn.execute(self.settle_call + b"; commit")
         elif self.open:
             await self.conn.execute("commit")
 
