@@ -1,6 +1,7 @@
 """Benchmark: this event engine against pgqueuer, on the same Postgres server, in one invocation.
 
-    ./scripts/bench events [--events 20000] [--latency-events 1000] [--pgqueuer-batch 10,100]
+    ./scripts/bench events [--events 20000] [--latency-events 1000] [--batch 100,200,300]
+                           [--pgqueuer-batch 100,250,500]
 
 (a) drain N pending no-op events with one worker process (this engine records every handler delivery in
     event_deliveries; pgqueuer writes its pgqueuer_log, its default bookkeeping);
@@ -8,8 +9,10 @@
     listeners idle at the same time, events sent alternately to each, so both see the same load;
 (c) peak RSS of each worker process (VmHWM).
 Each worker runs in its own subprocess under uvloop (pgqueuer's own benchmark runs uvloop and asyncpg,
-its fastest driver; pgqueuer is tried with each --pgqueuer-batch and its best drain is reported). A
-scratch database is created for the run and dropped afterwards.
+its fastest driver). Both are tried with each of their batch sizes and their best drains are compared;
+pgqueuer runs with its defaults otherwise (durable, logged tables: the same durability as the outbox).
+This engine drains through claim windows (the postgres transport's default). A scratch database is
+created for the run and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -186,10 +189,11 @@ async def pgqueuer_worker(url: str, expect: int, latency_file: str | None, batch
 
 
 def worker_main(args: argparse.Namespace) -> None:
+    batch = int(args.batch)  # one batch size per worker
     if args.system == "salesflow":
-        result = run_loop(salesflow_worker(args.url, args.expect, args.latency_file, args.batch, args.concurrency))
+        result = run_loop(salesflow_worker(args.url, args.expect, args.latency_file, batch, args.concurrency))
     else:
-        result = run_loop(pgqueuer_worker(args.url, args.expect, args.latency_file, args.batch))
+        result = run_loop(pgqueuer_worker(args.url, args.expect, args.latency_file, batch))
     Path(args.out).write_text(json.dumps(result))
 
 
@@ -332,9 +336,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--latency-events", type=int, default=1000)
     parser.add_argument("--gap", type=float, default=0.005, help="Seconds between latency inserts (idle listener).")
-    parser.add_argument("--batch", type=int, default=100, help="This engine's claim batch.")
-    parser.add_argument("--concurrency", type=int, default=100, help="This engine's handler slots.")
-    parser.add_argument("--pgqueuer-batch", default="10,100,250",
+    parser.add_argument("--batch", default="100,200,300",
+                        help="This engine's claim batch sizes to try (its best drain is reported).")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="This engine's handler slots (default: twice the batch, so each of the two claim "
+                             "lanes can hold a full window).")
+    parser.add_argument("--pgqueuer-batch", default="100,250,500",
                         help="pgqueuer batch sizes to try (its best drain is reported).")
     parser.add_argument("--repeat", type=int, default=3, help="Drain rounds per system (best one counts).")
     parser.add_argument("--worker", choices=["salesflow", "pgqueuer"], help=argparse.SUPPRESS)
@@ -347,13 +354,23 @@ def main() -> None:
         args.system = args.worker
         worker_main(args)
         return
-    for name in ("events", "latency_events", "batch", "concurrency", "repeat"):
+    for name in ("events", "latency_events", "repeat"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be >= 1")
-    try:
-        pgq_batches = [int(b) for b in args.pgqueuer_batch.split(",")]
-    except ValueError:
-        parser.error(f"--pgqueuer-batch: comma-separated integers, got {args.pgqueuer_batch!r}")
+    if args.concurrency is not None and args.concurrency < 1:
+        parser.error("--concurrency: must be >= 1")
+    batches = {}
+    for option, value in (("--batch", args.batch), ("--pgqueuer-batch", args.pgqueuer_batch)):
+        try:
+            batches[option] = [int(b) for b in value.split(",")]
+        except ValueError:
+            parser.error(f"{option}: comma-separated integers, got {value!r}")
+        if not all(1 <= b <= 1000 for b in batches[option]):
+            parser.error(f"{option}: each batch must be between 1 and 1000, got {value!r}")
+    our_batches, pgq_batches = batches["--batch"], batches["--pgqueuer-batch"]
+
+    def slots(batch: int) -> int:
+        return args.concurrency or 2 * batch
 
     name = f"sf_bench_{uuid.uuid4().hex[:10]}"
     url = as_url(SERVER, name)
@@ -368,10 +385,13 @@ def main() -> None:
             # each system's best round is compared.
             our_runs, theirs_runs = [], []
             for round_no in range(1, args.repeat + 1):
-                r = drain("salesflow", url, args.events, args.batch, args.concurrency, tmp)
-                our_runs.append(r)
-                print(f"  round {round_no} salesflow drain: {r['rate']:,.0f} events/s ({r['elapsed']:.2f} s, "
-                      f"worker cpu {r['cpu_s']:.2f} s)", flush=True)
+                for b in our_batches:
+                    r = drain("salesflow", url, args.events, b, slots(b), tmp)
+                    r["batch"] = b
+                    our_runs.append(r)
+                    print(f"  round {round_no} salesflow drain (batch {b}, concurrency {slots(b)}): "
+                          f"{r['rate']:,.0f} events/s ({r['elapsed']:.2f} s, worker cpu {r['cpu_s']:.2f} s)",
+                          flush=True)
                 for b in pgq_batches:
                     r = drain("pgqueuer", url, args.events, b, 0, tmp)
                     r["batch"] = b
@@ -380,8 +400,8 @@ def main() -> None:
                           f"({r['elapsed']:.2f} s, worker cpu {r['cpu_s']:.2f} s)", flush=True)
             ours = max(our_runs, key=lambda r: r["rate"])
             theirs = max(theirs_runs, key=lambda r: r["rate"])
-            best_batch = theirs["batch"]
-            lat = latency_both(url, args.latency_events, args.batch, args.concurrency, best_batch, tmp, args.gap)
+            best_batch, our_best = theirs["batch"], ours["batch"]
+            lat = latency_both(url, args.latency_events, our_best, slots(our_best), best_batch, tmp, args.gap)
             our_lat, their_lat = lat["salesflow"], lat["pgqueuer"]
             for system, r in lat.items():
                 print(f"  {system} latency: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms", flush=True)
@@ -404,8 +424,8 @@ def main() -> None:
     print(f"{'measure':<40}{'salesflow':>12}{'pgqueuer':>12}{'advantage':>11}  target")
     for label, a, b, ratio, target in rows:
         print(f"{label:<40}{a:>12,.2f}{b:>12,.2f}{ratio:>10.2f}x  {target}")
-    print(f"(pgqueuer drained fastest with batch_size={best_batch}; "
-          f"salesflow batch={args.batch}, concurrency={args.concurrency}; advantage = how many times better)")
+    print(f"(best drains: pgqueuer batch_size={best_batch}; salesflow batch={our_best}, "
+          f"concurrency={slots(our_best)}; advantage = how many times better)")
     checks = {
         "throughput >= 1.5x pgqueuer": ours["rate"] >= 1.5 * theirs["rate"],
         "p50 <= 2 ms": our_lat["p50_ms"] <= 2,
