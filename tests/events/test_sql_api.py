@@ -297,3 +297,61 @@ def test_deliveries_carry_their_events_tenant_and_go_with_the_event_and_the_tena
         "select count(*) from public.event_deliveries where event_id = any(%s::uuid[])", ([acme_event, nord_event],)
     ).fetchone()
     assert left == (0,)
+
+
+# -- followers of a busy key leave the claim line --------------------------------------------------------
+
+
+def held_back(db: Conn, ids: list[str]) -> list[bool]:
+    rows = dict(db.execute("select id::text, held_back from public.events where id = any(%s::uuid[])",
+                           (ids,)).fetchall())
+    db.commit()
+    return [rows[i] for i in ids]
+
+
+def test_followers_a_claim_passed_over_wait_out_of_line_and_come_back_one_by_one(outbox: Conn) -> None:
+    a1, a2, a3 = (emit(outbox, "lead.updated", ordering_key="lead-a") for _ in range(3))
+    loose = emit(outbox, "lead.updated")
+    assert [r[0] for r in claim(outbox, "w1")] == [a1, loose]  # short: the claim walked past a2 and a3
+    assert held_back(outbox, [a2, a3]) == [True, True]
+    backlog = outbox.execute("select pending from public.event_backlog()").fetchone()
+    assert backlog == (2,)  # held-back events are still pending, and counted
+    finish(outbox, [{"id": a1, "outcome": "processed"}])
+    assert held_back(outbox, [a2, a3]) == [False, True]  # the next one is back in line, the rest still wait
+    assert [r[0] for r in claim(outbox, "w1")] == [a2]
+    finish(outbox, [{"id": a2, "outcome": "failed", "error": "gave up"}])  # dead letter frees the key too
+    assert [r[0] for r in claim(outbox, "w1")] == [a3]
+
+
+def test_a_retrying_head_keeps_its_followers_waiting(outbox: Conn) -> None:
+    a1, a2 = emit(outbox, "lead.updated", ordering_key="lead-a"), emit(outbox, "lead.updated", ordering_key="lead-a")
+    claim(outbox)
+    finish(outbox, [{"id": a1, "outcome": "retry", "error": "later", "retry_in_seconds": 0}])
+    assert [r[0] for r in claim(outbox)] == [a1]
+    assert held_back(outbox, [a2]) == [True]
+
+
+def test_maintenance_puts_back_a_follower_whose_key_is_free(outbox: Conn) -> None:
+    # A claim and a finish of one key can race so that a follower stays held back after its key's event
+    # finished; recover_expired_leases (every listener's maintenance) puts it back in line.
+    a1 = emit(outbox, "lead.updated", ordering_key="lead-a")
+    outbox.execute("update public.events set held_back = true where id = %s", (a1,))
+    outbox.commit()
+    assert claim(outbox) == []
+    outbox.execute("select public.recover_expired_leases()")
+    outbox.commit()
+    assert held_back(outbox, [a1]) == [False]
+    assert [r[0] for r in claim(outbox)] == [a1]
+
+
+def test_a_replayed_event_starts_in_line(outbox: Conn) -> None:
+    a1, a2 = emit(outbox, "lead.updated", ordering_key="lead-a"), emit(outbox, "lead.updated", ordering_key="lead-a")
+    claim(outbox)
+    finish(outbox, [{"id": a1, "outcome": "processed"}])
+    claim(outbox)
+    finish(outbox, [{"id": a2, "outcome": "processed"}])
+    outbox.execute("update public.events set held_back = true where id = %s", (a1,))  # however it got there
+    outbox.execute("select public.replay_event(%s)", (a1,))
+    outbox.commit()
+    assert held_back(outbox, [a1]) == [False]
+    assert [r[0] for r in claim(outbox)] == [a1]
