@@ -244,12 +244,14 @@ def reset_queues(url: str) -> None:
         conn.execute("vacuum analyze public.events, public.event_deliveries, pgqueuer, pgqueuer_log")
 
 
-def fill_salesflow(url: str, n: int) -> None:
+def fill_salesflow(url: str, n: int, keys: int = 0) -> None:
+    """n no-op events; with `keys`, spread round-robin over that many ordering keys."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "insert into public.events (tenant_id, type, payload, source) "
-            "select %s, 'bench.noop', jsonb_build_object('i', i), 'bench' from generate_series(1, %s) i",
-            (TENANT, n),
+            "insert into public.events (tenant_id, type, payload, source, ordering_key) "
+            "select %s, 'bench.noop', jsonb_build_object('i', i), 'bench', "
+            "case when %s > 0 then 'key-' || (i %% greatest(%s, 1)) end from generate_series(1, %s) i",
+            (TENANT, keys, keys, n),
         )
         conn.execute("analyze public.events")
 
@@ -274,9 +276,12 @@ def fill_pgqueuer(url: str, n: int) -> None:
         conn.execute("analyze pgqueuer")
 
 
-def drain(system: str, url: str, n: int, batch: int, concurrency: int, tmp: str) -> dict:
+def drain(system: str, url: str, n: int, batch: int, concurrency: int, tmp: str, keys: int = 0) -> dict:
     reset_queues(url)
-    (fill_salesflow if system == "salesflow" else fill_pgqueuer)(url, n)
+    if system == "salesflow":
+        fill_salesflow(url, n, keys)
+    else:
+        fill_pgqueuer(url, n)
     out = f"{tmp}/{system}-drain-{batch}.json"
     result = wait_result(spawn(system, url, n, out, batch, concurrency), out)
     with psycopg.connect(url) as conn:
@@ -344,6 +349,8 @@ def main() -> None:
     parser.add_argument("--pgqueuer-batch", default="100,250,500",
                         help="pgqueuer batch sizes to try (its best drain is reported).")
     parser.add_argument("--repeat", type=int, default=3, help="Drain rounds per system (best one counts).")
+    parser.add_argument("--keys", default="50,1000",
+                        help="Also drain this engine with the events spread over so many ordering keys.")
     parser.add_argument("--worker", choices=["salesflow", "pgqueuer"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
@@ -368,6 +375,12 @@ def main() -> None:
         if not all(1 <= b <= 1000 for b in batches[option]):
             parser.error(f"{option}: each batch must be between 1 and 1000, got {value!r}")
     our_batches, pgq_batches = batches["--batch"], batches["--pgqueuer-batch"]
+    try:
+        args.keys = [int(k) for k in args.keys.split(",") if k.strip()]
+    except ValueError:
+        parser.error(f"--keys: comma-separated integers, got {args.keys!r}")
+    if any(k < 1 for k in args.keys):
+        parser.error("--keys: each must be >= 1")
 
     def slots(batch: int) -> int:
         return args.concurrency or 2 * batch
@@ -401,6 +414,14 @@ def main() -> None:
             ours = max(our_runs, key=lambda r: r["rate"])
             theirs = max(theirs_runs, key=lambda r: r["rate"])
             best_batch, our_best = theirs["batch"], ours["batch"]
+            # Per-key ordering (pgqueuer has none to compare): the same drain with the events spread over
+            # few ordering keys, at most one event of a key in flight.
+            keyed = {}
+            for keys in args.keys:
+                r = drain("salesflow", url, args.events, our_best, slots(our_best), tmp, keys=keys)
+                keyed[keys] = r["rate"]
+                print(f"  salesflow drain over {keys} ordering keys (batch {our_best}): {r['rate']:,.0f} events/s",
+                      flush=True)
             lat = latency_both(url, args.latency_events, our_best, slots(our_best), best_batch, tmp, args.gap)
             our_lat, their_lat = lat["salesflow"], lat["pgqueuer"]
             for system, r in lat.items():
@@ -426,6 +447,8 @@ def main() -> None:
         print(f"{label:<40}{a:>12,.2f}{b:>12,.2f}{ratio:>10.2f}x  {target}")
     print(f"(best drains: pgqueuer batch_size={best_batch}; salesflow batch={our_best}, "
           f"concurrency={slots(our_best)}; advantage = how many times better)")
+    for keys, rate in keyed.items():
+        print(f"drain over {keys} ordering keys: {rate:,.0f} events/s ({rate / ours['rate']:.2f} of the keyless drain)")
     checks = {
         "throughput >= 1.5x pgqueuer": ours["rate"] >= 1.5 * theirs["rate"],
         "p50 <= 2 ms": our_lat["p50_ms"] <= 2,

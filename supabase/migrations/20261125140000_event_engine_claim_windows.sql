@@ -79,6 +79,9 @@ create or replace function private.pick_due_events(p_batch integer)
 returns table (row_id tid, event public.events)
 language plpgsql volatile
 set search_path = ''
+-- The planner's estimates for a backlog's worth of rows would buy JIT compilation (~13 ms measured) for a
+-- statement that runs many times a second and touches a batch of rows.
+set jit = off
 as $$
 declare
   picked integer;
@@ -101,7 +104,7 @@ begin
   get diagnostics picked = row_count;
   if picked < p_batch then
     -- Short: this claim walked every due event in line. Those it passed over wait for their key; they leave
-    -- the line so the next claims do not walk past them again (at most 1000 per claim, oldest first).
+    -- the line so the next claims do not walk past them again (at most 10,000 per claim, oldest first).
     update public.events e
     set held_back = true
     where e.id = any(array(
@@ -117,7 +120,7 @@ begin
                         where o.ordering_key = b.ordering_key and o.seq < b.seq
                           and o.status in ('pending', 'processing') and (o.run_after <= now() or o.attempts > 0)))
       order by b.run_after, b.seq
-      limit 1000
+      limit 10000
       for update of b skip locked));
   end if;
 end
@@ -401,6 +404,7 @@ create or replace function public.recover_expired_leases()
 returns integer
 language plpgsql volatile
 set search_path = ''
+set jit = off -- as pick_due_events
 as $$
 declare
   recovered integer;
