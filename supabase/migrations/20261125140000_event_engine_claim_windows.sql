@@ -454,72 +454,6 @@ begin
 end
 $$;
 
--- A replayed event starts in line again.
-create or replace function public.replay_event(p_event_id uuid, p_all_handlers boolean default false)
-returns text
-language plpgsql volatile
-set search_path = ''
-as $$
-declare
-  current_status text;
-begin
-  select e.status into current_status from public.events e where e.id = p_event_id for update;
-  if not found then
-    raise exception 'replay_event: no event with id %', p_event_id using errcode = 'P0002';
-  end if;
-  if current_status not in ('processed', 'failed') then
-    raise exception 'replay_event: event % is %; only processed or failed events can be replayed',
-      p_event_id, current_status using errcode = '55000';
-  end if;
-  if p_all_handlers then
-    delete from public.event_deliveries d where d.event_id = p_event_id;
-  end if;
-  update public.events e
-  set status = 'pending', attempts = 0, run_after = now(), failed_at = null, processed_at = null,
-      locked_by = null, locked_until = null, held_back = false
-  where e.id = p_event_id;
-  return 'pending';
-end
-$$;
-
-create or replace function public.replay_events(
-  p_status text default 'failed',
-  p_type text default null,
-  p_since timestamptz default null,
-  p_all_handlers boolean default false
-) returns integer
-language plpgsql volatile
-set search_path = ''
-as $$
-declare
-  replayed integer;
-begin
-  if p_status is null or p_status not in ('processed', 'failed') then
-    raise exception 'replay_events.p_status: must be failed or processed (got %)', coalesce(p_status, 'null')
-      using errcode = '22023';
-  end if;
-  with picked as (
-    select e.id from public.events e
-    where e.status = p_status
-      and (p_type is null or e.type = p_type)
-      and (p_since is null or e.created_at >= p_since)
-    for update
-  ), forgotten as (
-    delete from public.event_deliveries d using picked
-    where p_all_handlers and d.event_id = picked.id
-  ), replayed_rows as (
-    update public.events e
-    set status = 'pending', attempts = 0, run_after = now(), failed_at = null, processed_at = null,
-        locked_by = null, locked_until = null, held_back = false
-    from picked
-    where e.id = picked.id
-    returning 1
-  )
-  select count(*) into replayed from replayed_rows;
-  return replayed;
-end
-$$;
-
 -- event_backlog: as before, counted through the two indexes that together hold every pending event.
 create or replace function public.event_backlog()
 returns table (pending bigint, oldest_due_age_seconds double precision, next_due_in_seconds double precision)
@@ -566,8 +500,6 @@ begin
     'private.apply_results(text, text, jsonb, double precision, boolean)',
     'private.release_held_back(text[])',
     'public.recover_expired_leases()',
-    'public.replay_event(uuid, boolean)',
-    'public.replay_events(text, text, timestamptz, boolean)',
     'public.next_event_due()',
     'public.event_backlog()'
   ] loop

@@ -18,12 +18,6 @@ from salesflow.events.registry import Registry
 Conn = psycopg.Connection[Any]
 
 
-@pytest.fixture
-def outbox(db: Conn) -> Conn:
-    db.execute("update public.events set status = 'processed', processed_at = now()")
-    db.commit()
-    return db
-
 
 def rows(db: Conn, query: str, *args: Any) -> list[tuple[Any, ...]]:
     result = db.execute(query, args).fetchall()

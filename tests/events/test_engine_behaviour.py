@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-import pytest
 from engine_helpers import emit, running_engine, statuses, wait_until
 
 from salesflow.events import Event, HandlerContext, RetryLater, payload_field
@@ -17,13 +16,6 @@ from salesflow.events.registry import Registry
 
 Conn = psycopg.Connection[Any]
 
-
-@pytest.fixture
-def outbox(db: Conn) -> Conn:
-    """The seed's events are marked processed so each test sees only its own."""
-    db.execute("update public.events set status = 'processed', processed_at = now()")
-    db.commit()
-    return db
 
 
 def status_of(db: Conn, event_id: str) -> str:

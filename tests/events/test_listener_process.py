@@ -17,12 +17,6 @@ from engine_helpers import ACME, NORDLICHT, Listener, emit, statuses, wait_until
 Conn = psycopg.Connection[Any]
 
 
-@pytest.fixture
-def outbox(db: Conn) -> Conn:
-    db.execute("update public.events set status = 'processed', processed_at = now()")
-    db.commit()
-    return db
-
 
 def count(db: Conn, query: str, *params: Any) -> int:
     row = db.execute(query, params).fetchone()
