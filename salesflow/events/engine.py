@@ -342,7 +342,10 @@ class Engine:
         return len(events)
 
     def _handlers_to_run(self, event: Event) -> int:
-        handlers = self.registry.handlers_for(event.type)
+        try:
+            handlers = self.registry.handlers_for(event.type)
+        except Exception:
+            return 1  # run it in the window: _handle turns the error into a verdict
         if not event.succeeded_handlers:
             return len(handlers)
         return sum(1 for h in handlers if h.name not in event.succeeded_handlers)
@@ -450,6 +453,17 @@ class Engine:
             self._forget_task(event.id)
 
     async def _handle(self, event: Event) -> EventResult:
+        """The verdict on one event. Never raises (but for cancellation): an error of the engine's own while
+        handling it becomes a retry, so the event is charged and, if it keeps failing, dead-lettered instead
+        of being held (and heartbeated) forever or re-run uncharged."""
+        try:
+            return await self._run_handlers(event)
+        except Exception as exc:
+            message = f"engine error: {type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+            log.exception("handling an event failed outside its handlers", extra=self._event_fields(event))
+            return EventResult(event.id, "retry", (), message)
+
+    async def _run_handlers(self, event: Event) -> EventResult:
         handlers = self.registry.handlers_for(event.type)
         if not handlers:
             self._metric(self.metrics.unhandled, event.type).inc()

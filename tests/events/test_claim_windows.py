@@ -116,3 +116,32 @@ def test_a_worker_killed_inside_a_window_leaves_its_events_pending_and_uncharged
     wait_until_sync(lambda: rows(outbox, "select lease_expiries, attempts from public.events where id = %s",
                                  leased) == [(1, 2)], timeout=30)
     again.kill9()
+
+
+class BrokenRegistry(Registry):
+    """A registry that fails for one event type: an error of the engine's own, outside any handler."""
+
+    def handlers_for(self, event_type: str) -> list[Any]:
+        if event_type == "test.poison":
+            raise RuntimeError("the registry broke")
+        return super().handlers_for(event_type)
+
+
+@pytest.mark.parametrize("window_seconds", [0.05, 0.0], ids=["claim-windows", "leases-only"])
+async def test_an_engine_error_outside_handlers_is_charged_and_dead_letters(
+    outbox: Conn, database: str, window_seconds: float
+) -> None:
+    registry = BrokenRegistry()
+
+    @registry.handles("test.fast")
+    async def fast(event: Event, context: HandlerContext) -> None:
+        return None
+
+    warm_up = emit(outbox, "test.fast")
+    async with running_engine(database, registry, window_seconds=window_seconds):
+        await wait_until(lambda: statuses(outbox, [warm_up]) == {"processed": 1})
+        poison = emit(outbox, "test.poison", max_attempts=2)
+        fine = emit(outbox, "test.fast")
+        await wait_until(lambda: statuses(outbox, [poison, fine]) == {"failed": 1, "processed": 1})
+    assert rows(outbox, "select attempts, last_error from public.events where id = %s", poison) == [
+        (2, "engine error: RuntimeError: the registry broke")]
