@@ -87,3 +87,20 @@ def test_status_reports_counts_lag_failures_and_lease_expiries(db: Conn, databas
     assert report["failed_last_hour"] == 1
     assert report["lease_expiries_total"] == 1 and report["lease_expiries_last_hour"] == 1
     assert report["oldest_pending_age_seconds"] is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--concurrency", "0"], "--concurrency: must be >= 1 (got 0)"),
+        (["--batch", "1001"], "--batch: must be between 1 and 1000 (got 1001)"),
+        (["--lease", "0.5"], "--lease: must be >= 1 second (got 0.5)"),
+        (["--window-ms", "-1"], "--window-ms: must be between 0 and 10000 (got -1.0)"),
+        (["--transport", "carrier-pigeon"], "--transport: must be one of postgres, supabase"),
+        (["--metrics-port", "70000"], "--metrics-port: must be between 1 and 65535 (got 70000)"),
+    ],
+)
+def test_listen_refuses_bad_options_naming_them(session_database: str, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["listen", *args, "--database-url", session_database])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
