@@ -76,7 +76,12 @@ def status(database_url: str | None = DbUrl, json_output: bool = typer.Option(Fa
     """Counts per status and type, oldest pending age, failures in the last hour, lease expiries."""
     with _connect(database_url) as conn:
         row = conn.execute("select public.event_status_report() as report").fetchone()
+        waiting = conn.execute("select count(*) as n from public.events "
+                               "where held_back and status = 'pending'").fetchone()
     report: dict[str, Any] = row["report"] if row else {}
+    # Pending events a claim passed over because an earlier event of their ordering key was in flight or
+    # waiting: out of the claim line until that event finishes.
+    report["held_back_behind_their_key"] = waiting["n"] if waiting else 0
     if json_output or not is_terminal():
         print_json(report)
         return
@@ -89,6 +94,8 @@ def status(database_url: str | None = DbUrl, json_output: bool = typer.Option(Fa
     print_table(["type", *STATUSES], [(t, *(c.get(s, 0) for s in STATUSES)) for t, c in sorted(per_type.items())])
     typer.echo("")
     typer.echo(f"oldest pending: {_age(report.get('oldest_pending_age_seconds'))}")
+    typer.echo(f"pending, held back behind an earlier event of their ordering key: "
+               f"{report['held_back_behind_their_key']}")
     typer.echo(f"failed in the last hour: {report.get('failed_last_hour', 0)}")
     typer.echo(
         f"lease expiries: {report.get('lease_expiries_total', 0)} in total, "
@@ -157,7 +164,7 @@ def show(
     if json_output or not is_terminal():
         print_json({"event": event, "deliveries": deliveries})
         return
-    for key in ("id", "type", "status", "tenant_id", "attempts", "max_attempts", "ordering_key", "source",
+    for key in ("id", "type", "status", "held_back", "tenant_id", "attempts", "max_attempts", "ordering_key", "source",
                 "correlation_id", "causation_id", "created_at", "run_after", "processed_at", "failed_at",
                 "locked_by", "locked_until", "lease_expiries", "last_error"):
         typer.echo(f"{key + ':':<16}{'' if event[key] is None else event[key]}")

@@ -87,6 +87,21 @@ def test_status_reports_counts_lag_failures_and_lease_expiries(db: Conn, databas
     assert report["failed_last_hour"] == 1
     assert report["lease_expiries_total"] == 1 and report["lease_expiries_last_hour"] == 1
     assert report["oldest_pending_age_seconds"] is not None
+    assert report["held_back_behind_their_key"] == 0
+
+
+def test_status_and_show_tell_which_events_wait_behind_their_key(db: Conn, database: str) -> None:
+    db.execute("update public.events set status = 'processed', processed_at = now()")
+    db.commit()
+    head, follower = emit(db, "lead.updated", ordering_key="lead-1"), emit(db, "lead.updated", ordering_key="lead-1")
+    db.execute("select * from public.claim_events('w1', 10, 30)").fetchall()  # takes head, passes over follower
+    db.commit()
+    assert json.loads(cli(database, "status", "--json").output)["held_back_behind_their_key"] == 1
+    shown = json.loads(cli(database, "show", follower, "--json").output)["event"]
+    assert (shown["status"], shown["held_back"]) == ("pending", True)
+    db.execute("select public.finish_events('w1', %s::jsonb)", (json.dumps([{"id": head, "outcome": "processed"}]),))
+    db.commit()
+    assert json.loads(cli(database, "show", follower, "--json").output)["event"]["held_back"] is False
 
 
 @pytest.mark.parametrize(
