@@ -379,9 +379,13 @@ class Engine:
                 # again (at least once); this run's result has nowhere to go.
                 task.add_done_callback(functools.partial(self._forget_task, event.id))
         self._slot_freed.set()
-        if not settled and tasks:
-            log.warning("a claim window was rolled back; its events run again",
-                        extra={"events": len(events)})
+        if not settled:
+            # The next claim is leased, as after a start: should the window have failed because of one of
+            # its events, that event is then charged, and dead-lettered if it keeps failing.
+            self._leased_once = False
+            if tasks:
+                log.warning("a claim window was rolled back; its events run again",
+                            extra={"events": len(events)})
         if unblocked:
             self._wake.set()  # the next event of a finished event's ordering key may be claimable
 

@@ -5,6 +5,8 @@ inside a window leaves its events pending, uncharged."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,8 @@ from engine_helpers import Listener, emit, running_engine, statuses, wait_until,
 
 from salesflow.events import Event, HandlerContext
 from salesflow.events.registry import Registry
+from salesflow.transports import open_postgres
+from tests.engines import engine_running
 
 Conn = psycopg.Connection[Any]
 
@@ -145,3 +149,47 @@ async def test_an_engine_error_outside_handlers_is_charged_and_dead_letters(
         await wait_until(lambda: statuses(outbox, [poison, fine]) == {"failed": 1, "processed": 1})
     assert rows(outbox, "select attempts, last_error from public.events where id = %s", poison) == [
         (2, "engine error: RuntimeError: the registry broke")]
+
+
+async def test_after_a_window_fails_the_next_claim_is_leased_so_the_event_is_charged(
+    outbox: Conn, database: str
+) -> None:
+    # A window whose settle fails every time it holds a certain event (standing for any error that event
+    # causes) must not run it again and again uncharged: the next claim is leased.
+    registry = Registry()
+    runs: list[int] = []
+
+    @registry.handles("test.fast")
+    async def fast(event: Event, context: HandlerContext) -> None:
+        return None
+
+    @registry.handles("test.troublesome")
+    async def troublesome(event: Event, context: HandlerContext) -> None:
+        runs.append(event.attempts)
+
+    trouble: set[uuid.UUID] = set()
+    transport = open_postgres(database)
+    original_window = transport.store.window  # type: ignore[attr-defined]
+
+    @contextlib.asynccontextmanager
+    async def failing_window(lane: int) -> Any:
+        async with original_window(lane) as window:
+            original_settle = window.settle
+
+            async def settle(worker: str, results: Any, lease_ids: Any, *rest: Any) -> None:
+                if trouble & ({r.event_id for r in results} | set(lease_ids)):
+                    raise RuntimeError("settle failed")
+                await original_settle(worker, results, lease_ids, *rest)
+
+            window.settle = settle
+            yield window
+
+    transport.store.window = failing_window  # type: ignore[attr-defined]
+    warm_up = emit(outbox, "test.fast")
+    async with engine_running(transport, registry, window_seconds=0.05, poll_interval=0.2):
+        await wait_until(lambda: statuses(outbox, [warm_up]) == {"processed": 1})
+        trouble_id = emit(outbox, "test.troublesome")
+        trouble.add(uuid.UUID(trouble_id))
+        await wait_until(lambda: statuses(outbox, [trouble_id]) == {"processed": 1})
+    assert runs == [1, 1]  # once in the window that failed (uncharged), once leased (charged)
+    assert rows(outbox, "select attempts from public.events where id = %s", trouble_id) == [(1,)]
