@@ -174,14 +174,19 @@ async def test_after_a_window_fails_the_next_claim_is_leased_so_the_event_is_cha
     @contextlib.asynccontextmanager
     async def failing_window(lane: int) -> Any:
         async with original_window(lane) as window:
-            original_settle = window.settle
+            original_lock, original_settle = window.lock, window.settle
+
+            async def lock(batch: int) -> list[Event]:
+                events: list[Event] = await original_lock(batch)
+                trouble.update(e.id for e in events if e.type == "test.troublesome")
+                return events
 
             async def settle(worker: str, results: Any, lease_ids: Any, *rest: Any) -> None:
                 if trouble & ({r.event_id for r in results} | set(lease_ids)):
                     raise RuntimeError("settle failed")
                 await original_settle(worker, results, lease_ids, *rest)
 
-            window.settle = settle
+            window.lock, window.settle = lock, settle
             yield window
 
     transport.store.window = failing_window  # type: ignore[attr-defined]
@@ -189,7 +194,6 @@ async def test_after_a_window_fails_the_next_claim_is_leased_so_the_event_is_cha
     async with engine_running(transport, registry, window_seconds=0.05, poll_interval=0.2):
         await wait_until(lambda: statuses(outbox, [warm_up]) == {"processed": 1})
         trouble_id = emit(outbox, "test.troublesome")
-        trouble.add(uuid.UUID(trouble_id))
         await wait_until(lambda: statuses(outbox, [trouble_id]) == {"processed": 1})
     assert runs == [1, 1]  # once in the window that failed (uncharged), once leased (charged)
     assert rows(outbox, "select attempts from public.events where id = %s", trouble_id) == [(1,)]
