@@ -7,18 +7,21 @@ import json
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import typer
 
+# salesflow.ai stays a module-level import (~30 ms, without an HTTP client: providers load on first use):
+# SCENARIOS names the scenarios in the help of `ai run` and DEFAULT_LABEL is an option default.
 from salesflow.ai import SCENARIOS, AIError, AIResult, AIRuntime
 from salesflow.ai.errors import InvalidPrompt
 from salesflow.ai.prompts import DEFAULT_LABEL, prompt_file_versions
-from salesflow.ai.store_postgres import PostgresAIStore, adapt_argument
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail, print_json, print_table
 from salesflow.settings import SettingsError, settings
+
+if TYPE_CHECKING:
+    import psycopg
 
 app = typer.Typer(help="The AI orchestrator: scenarios, prompts, usage.", no_args_is_help=True)
 prompts_app = typer.Typer(help="The prompt store: versions, labels, tenant overrides.", no_args_is_help=True)
@@ -45,6 +48,8 @@ def _locale(value: str | None) -> str | None:
 
 
 def _connect(database_url: str | None) -> psycopg.Connection[Any]:
+    import psycopg  # imported here: the command line starts without the database driver
+
     loc = database(database_url)
     try:
         return psycopg.connect(loc.url)
@@ -53,6 +58,10 @@ def _connect(database_url: str | None) -> psycopg.Connection[Any]:
 
 
 def _rpc(conn: psycopg.Connection[Any], function: str, args: dict[str, Any]) -> Any:
+    # imported here: the command line starts without the database driver and its pool
+    import psycopg
+
+    from salesflow.ai.store_postgres import adapt_argument
 
     placeholders = ", ".join(f"{k} => %({k})s" for k in args)
     try:
@@ -77,6 +86,11 @@ def run(
     database_url: str | None = DbUrl,
 ) -> None:
     """Run SCENARIO and print the validated result and its usage row(s)."""
+    # imported here: the command line starts without the database driver and its pool
+    import psycopg
+
+    from salesflow.ai.store_postgres import PostgresAIStore
+
     if scenario not in SCENARIOS:
         fail(f"unknown scenario {scenario!r}; known scenarios: {', '.join(SCENARIOS)}")
     if (lead is None) == (input_json is None):
@@ -332,6 +346,8 @@ def budget_set(
     database_url: str | None = DbUrl,
 ) -> None:
     """Set (or change) a tenant's monthly AI budget."""
+    import psycopg  # imported here: the command line starts without the database driver
+
     tenant_id = _uuid(tenant, "--tenant")
     if limit < 0:
         fail(f"--limit must be >= 0 (got {limit})")

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import psycopg
+from typing import TYPE_CHECKING
+
 import typer
 
 from salesflow.cli.output import fail, print_json, print_table
-from salesflow.db import migrations
-from salesflow.db.locate import DatabaseLocation, locate
 from salesflow.settings import SettingsError, settings
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from salesflow.db.locate import DatabaseLocation
 
 app = typer.Typer(help="Prepare the database: Supabase-compat bootstrap, migrations, seed.", no_args_is_help=True)
 
 
 def database(database_url: str | None) -> DatabaseLocation:
     """The database to act on: --database-url, else the documented lookup order."""
+    from salesflow.db.locate import DatabaseLocation, locate  # imported here: loads psycopg
+
     if database_url:
         if not database_url.startswith(("postgresql://", "postgres://")):
             fail(f"--database-url must start with postgresql:// (got {database_url!r})")
@@ -32,6 +38,8 @@ DbUrl = typer.Option(None, "--database-url", envvar=None, help="Postgres URL (de
 
 
 def _connect(loc: DatabaseLocation) -> psycopg.Connection:
+    import psycopg  # imported here: the command line starts without the database driver
+
     try:
         return psycopg.connect(loc.url)
     except psycopg.OperationalError as exc:
@@ -44,6 +52,8 @@ def migrate(
     seed: bool = typer.Option(False, help="Also load supabase/seed.sql."),
 ) -> None:
     """Apply the bootstrap (vanilla Postgres only) and every pending migration, in order."""
+    from salesflow.db import migrations  # imported here: loads psycopg and sqlparse
+
     loc = database(database_url)
     typer.echo(f"database: {loc.describe()}", err=True)
     with _connect(loc) as conn:
@@ -63,6 +73,8 @@ def migrate(
 @app.command()
 def status(database_url: str | None = DbUrl, json_output: bool = typer.Option(False, "--json")) -> None:
     """List migrations as applied, pending, changed (edited after applying) or missing file."""
+    from salesflow.db import migrations  # imported here: loads psycopg and sqlparse
+
     loc = database(database_url)
     with _connect(loc) as conn:
         try:
@@ -84,6 +96,8 @@ def status(database_url: str | None = DbUrl, json_output: bool = typer.Option(Fa
 @app.command()
 def seed(database_url: str | None = DbUrl) -> None:
     """Load supabase/seed.sql (idempotent)."""
+    from salesflow.db import migrations  # imported here: loads psycopg and sqlparse
+
     loc = database(database_url)
     with _connect(loc) as conn:
         try:
@@ -100,6 +114,8 @@ def reset(
     seed: bool = typer.Option(True, help="Load supabase/seed.sql afterwards."),
 ) -> None:
     """Drop the project's schemas and data, then bootstrap, migrate and seed (development only)."""
+    from salesflow.db import migrations  # imported here: loads psycopg and sqlparse
+
     loc = database(database_url)
     if not yes and not typer.confirm(f"Reset {loc.describe()}? All project data is deleted."):
         raise typer.Exit(1)

@@ -14,22 +14,19 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
 
 from salesflow import logging as sflog
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail, print_json
-from salesflow.db import migrations
-from salesflow.db.locate import redact
-from salesflow.devstack import DevStack
-from salesflow.devstack.keys import api_keys
 from salesflow.events.engine import Engine, EngineSettings
 from salesflow.events.registry import HANDLERS_PACKAGE, discover
 from salesflow.settings import PROJECT_ROOT, SettingsError, settings
-from salesflow.transports.supabase import open_supabase
+
+if TYPE_CHECKING:
+    from salesflow.devstack import DevStack
 
 STATE_FILE = PROJECT_ROOT / ".salesflow" / "dev.json"
 
@@ -39,6 +36,8 @@ app = typer.Typer(help="The local Supabase-compatible stack (PostgREST, Realtime
 
 def describe(api_url: str, anon: str, service: str, db_url: str | None = None) -> dict[str, Any]:
     """What `supabase start` prints, as a dict."""
+    from salesflow.db.locate import redact  # imported here: loads psycopg
+
     info = {"API URL": api_url, "REST URL": f"{api_url}/rest/v1", "Realtime URL":
             f"{api_url.replace('http', 'ws', 1)}/realtime/v1/websocket", "Auth URL": f"{api_url}/auth/v1",
             "Functions URL": f"{api_url}/functions/v1", "anon key": anon, "service_role key": service}
@@ -66,6 +65,11 @@ def dev(
     """Prepare the database and serve the local stack until Ctrl-C / SIGTERM."""
     if ctx.invoked_subcommand is not None:
         return
+    # imported here: the command line starts without the devstack server (starlette, uvicorn, websockets)
+    # and the database driver
+    from salesflow.db import migrations
+    from salesflow.devstack import DevStack
+
     try:
         cfg = settings()
     except SettingsError as exc:
@@ -91,6 +95,8 @@ def dev(
 
 
 async def _serve(stack: DevStack, db_url: str, listen: bool = False) -> None:
+    from salesflow.transports.supabase import open_supabase  # imported here: loads the supabase SDK
+
     try:
         await stack.start()
     except OSError as exc:
@@ -131,6 +137,8 @@ async def _serve(stack: DevStack, db_url: str, listen: bool = False) -> None:
 @app.command()
 def status(json_output: bool = typer.Option(False, "--json")) -> None:
     """Print the API URL and keys of the running local stack (exit 1 when it is not running)."""
+    from salesflow.devstack.keys import api_keys  # imported here: loads the devstack package and PyJWT
+
     try:
         cfg = settings()
     except SettingsError as exc:
@@ -158,6 +166,8 @@ def _state(path: Path) -> dict[str, Any]:
 
 
 def _answers(api_url: str) -> bool:
+    import httpx  # imported here: the command line starts without the HTTP client
+
     try:
         return httpx.get(f"{api_url}/auth/v1/health", timeout=2).status_code == 200
     except httpx.HTTPError:

@@ -8,15 +8,16 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import typer
-from psycopg.rows import dict_row
 
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail, is_terminal, print_json, print_table
 from salesflow.events.types import EVENT_TYPES
+
+if TYPE_CHECKING:
+    import psycopg
 
 app = typer.Typer(help="Inspect, replay and publish outbox events.", no_args_is_help=True)
 
@@ -48,6 +49,10 @@ def parse_uuid(value: str, option: str) -> uuid.UUID:
 
 
 def _connect(database_url: str | None) -> psycopg.Connection[dict[str, Any]]:
+    # imported here: the command line starts without the database driver
+    import psycopg
+    from psycopg.rows import dict_row
+
     loc = database(database_url)
     try:
         return psycopg.connect(loc.url, autocommit=True, row_factory=dict_row)
@@ -193,6 +198,8 @@ def replay(
     database_url: str | None = DbUrl,
 ) -> None:
     """Move events back to pending. By default only the handlers that did not succeed run again."""
+    import psycopg  # imported here: the command line starts without the database driver
+
     if (event_id is None) == (not failed):
         fail("give either an EVENT_ID or --failed (with optional --type / --since)")
     if event_id is not None and (event_type or since):
@@ -228,6 +235,8 @@ def publish(
     database_url: str | None = DbUrl,
 ) -> None:
     """Publish an event through public.publish_event (checked: tenant, type, payload)."""
+    import psycopg  # imported here: the command line starts without the database driver
+
     tenant_id = parse_uuid(tenant, "--tenant")
     if event_type not in EVENT_TYPES:
         fail(f"TYPE: unknown event type {event_type!r}; known types: {', '.join(sorted(EVENT_TYPES))}")

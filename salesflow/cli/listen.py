@@ -11,8 +11,10 @@ import typer
 from salesflow import logging as sflog
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail
+
+# A module-level import although it loads prometheus_client (~20 ms): EngineSettings.window_seconds is the
+# --window-ms default shown in the help.
 from salesflow.events.engine import Engine, EngineSettings
-from salesflow.events.http import serve_metrics
 from salesflow.events.registry import HANDLERS_PACKAGE, discover
 from salesflow.settings import Settings, SettingsError, settings
 from salesflow.transports import TRANSPORTS, Transport, TransportName, open_transport
@@ -56,6 +58,8 @@ async def run_engine(
 ) -> Engine:
     """Run an engine on `transport` until it is stopped (signals are installed), optionally with a
     coroutine running alongside (the demo). Returns the stopped engine."""
+    from salesflow.events.http import serve_metrics  # imported here: only --metrics-port serves metrics
+
     registry = discover(handler_packages)
     engine = Engine(transport.store, transport.data, registry, engine_settings, wakeup=transport.wakeup)
     engine.install_signal_handlers()

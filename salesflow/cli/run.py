@@ -16,14 +16,10 @@ from salesflow.cli.db import DbUrl, database
 from salesflow.cli.dev import _print, describe
 from salesflow.cli.listen import build_settings, run_engine, run_event_loop
 from salesflow.cli.output import fail
-from salesflow.db import migrations
-from salesflow.demo import BrowserPath, DemoOutcome, run_demo_async
-from salesflow.devstack import DevStack
 from salesflow.events.engine import Engine
 from salesflow.events.registry import HANDLERS_PACKAGE
 from salesflow.settings import SettingsError, settings
 from salesflow.transports import Transport, open_postgres
-from salesflow.transports.supabase import open_supabase
 
 
 def run(
@@ -42,6 +38,13 @@ def run(
     """Prepare the database (bootstrap, migrations, seed), start the local Supabase-compatible stack and
     the listener on it, and run the demo; then keep serving until Ctrl-C (or exit after the demo with
     --demo). --transport postgres skips the stack and listens with LISTEN/NOTIFY."""
+    # imported here: the command line starts without the demo, the devstack server (starlette, uvicorn,
+    # websockets), the supabase SDK and the database driver
+    from salesflow.db import migrations
+    from salesflow.demo import BrowserPath, DemoOutcome, run_demo_async
+    from salesflow.devstack import DevStack
+    from salesflow.transports.supabase import open_supabase
+
     if demo and skip_demo:
         fail("--demo and --no-demo exclude each other")
     if transport not in ("supabase", "postgres"):
