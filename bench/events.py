@@ -1,6 +1,6 @@
 """Benchmark: this event engine against pgqueuer, on the same Postgres server, in one invocation.
 
-    ./scripts/bench events [--events 20000] [--latency-events 1000] [--batch 100,200,300]
+    ./scripts/bench events [--events 20000] [--latency-events 1000] [--batch 100,300,500]
                            [--pgqueuer-batch 100,250,500]
 
 (a) drain N pending no-op events with one worker process (this engine records every handler delivery in
@@ -341,7 +341,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--latency-events", type=int, default=1000)
     parser.add_argument("--gap", type=float, default=0.005, help="Seconds between latency inserts (idle listener).")
-    parser.add_argument("--batch", default="100,200,300",
+    parser.add_argument("--batch", default="100,300,500",
                         help="This engine's claim batch sizes to try (its best drain is reported).")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="This engine's handler slots (default: twice the batch, so each of the two claim "

@@ -141,6 +141,7 @@ class Engine:
             store if self.settings.window_seconds > 0 and isinstance(store, WindowedEventStore) else None
         )
         self._leased_once = False
+        self._empty_claims = 0  # lane 0's claims that found nothing since the last that found something
         self._lanes_running: set[int] = set()
         self._helper_lanes: set[asyncio.Task[None]] = set()
         self._held: set[UUID] = set()  # claimed and not yet finished (what the heartbeat extends)
@@ -279,6 +280,8 @@ class Engine:
             self._store_ok()
             self._health.last_claim_at = time.monotonic()
             backlog_likely = claimed == want
+            if claimed and lane == 0:
+                self._empty_claims = 0
             if lane > 0:
                 if not backlog_likely:
                     return
@@ -419,8 +422,12 @@ class Engine:
         self._helper_lanes.discard(task)
 
     async def _idle_wait(self) -> None:
-        """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval."""
-        timeout = self.settings.poll_interval
+        """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval. Right after
+        work, polls come quickly (25 ms, doubling up to the poll interval): then an empty claim more likely
+        means events are waiting for their ordering key, which another worker's finish frees without a
+        wake-up, than that the outbox is idle."""
+        timeout = min(self.settings.poll_interval, 0.025 * 2 ** min(self._empty_claims, 20))
+        self._empty_claims += 1
         # Let handler tasks just created start before this loop's next query (insert-to-handler latency).
         await asyncio.sleep(0)
         if self._wake.is_set():

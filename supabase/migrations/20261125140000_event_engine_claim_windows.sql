@@ -26,8 +26,10 @@
 -- only decides what the claim has to look at.
 --
 -- A claim and a finish of the same key racing can leave a follower held back while its key is free (the
--- claim decided from a snapshot that still showed the finished event). recover_expired_leases, which every
--- listener runs each maintenance interval, puts such followers back in line.
+-- claim decided from a snapshot that still showed the finished event, and the finish did not yet see the
+-- follower held back). Three things put such followers back in line: the claim looks again at what it just
+-- held back, a claim that finds the line empty looks at every held-back key, and recover_expired_leases
+-- (every listener's maintenance) does the same.
 
 -- event_deliveries loses its foreign key to events: its check cost every recorded delivery a lookup and
 -- a row lock on the event (measured ~3 us of a finish's ~25 us per event), and deliveries are written only
@@ -66,6 +68,37 @@ create index if not exists events_held_back_idx on public.events (ordering_key, 
 create index if not exists events_processing_key_idx on public.events (ordering_key)
   where status = 'processing' and ordering_key is not null;
 
+-- Put back in line the held-back events whose key is free: p_ids, or (null) the first held-back event of
+-- every key. Returns how many.
+create or replace function private.release_free_held_back(p_ids uuid[])
+returns integer
+language sql volatile
+set search_path = ''
+set jit = off -- as pick_due_events
+as $$
+  with candidates as (
+    select h.id from public.events h
+    where p_ids is not null and h.id = any(p_ids) and h.held_back and h.status = 'pending'
+    union all
+    select f.id from (
+      select distinct on (h.ordering_key) h.id
+      from public.events h
+      where p_ids is null and h.held_back and h.status = 'pending'
+      order by h.ordering_key, h.seq) f
+  ), released as (
+    update public.events e
+    set held_back = false
+    where e.id = any(array(select c.id from candidates c))
+      and not exists (select 1 from public.events o
+                      where o.ordering_key = e.ordering_key and o.status = 'processing')
+      and not exists (select 1 from public.events o
+                      where o.ordering_key = e.ordering_key and o.seq < e.seq
+                        and o.status in ('pending', 'processing') and (o.run_after <= now() or o.attempts > 0))
+    returning 1
+  )
+  select count(*)::integer from released
+$$;
+
 -- The events the next claim takes: due pending events in line, in (run_after, seq) order, at most one per
 -- ordering_key in flight (see claim_events in 20261125110000_event_engine_api.sql), locked FOR UPDATE
 -- SKIP LOCKED for the caller's transaction. One definition for both ways of claiming. It returns each row
@@ -85,43 +118,61 @@ set jit = off
 as $$
 declare
   picked integer;
+  swept boolean := false;
+  demoted uuid[];
 begin
-  return query
-  select e.ctid, e
-  from public.events e
-  where e.status = 'pending'
-    and not e.held_back
-    and e.run_after <= now()
-    and (e.ordering_key is null or not (
-      exists (select 1 from public.events o
-              where o.ordering_key = e.ordering_key and o.status = 'processing')
-      or exists (select 1 from public.events o
-                 where o.ordering_key = e.ordering_key and o.seq < e.seq
-                   and o.status in ('pending', 'processing') and (o.run_after <= now() or o.attempts > 0))))
-  order by e.run_after, e.seq
-  limit p_batch
-  for update of e skip locked;
-  get diagnostics picked = row_count;
+  loop
+    return query
+    select e.ctid, e
+    from public.events e
+    where e.status = 'pending'
+      and not e.held_back
+      and e.run_after <= now()
+      and (e.ordering_key is null or not (
+        exists (select 1 from public.events o
+                where o.ordering_key = e.ordering_key and o.status = 'processing')
+        or exists (select 1 from public.events o
+                   where o.ordering_key = e.ordering_key and o.seq < e.seq
+                     and o.status in ('pending', 'processing') and (o.run_after <= now() or o.attempts > 0))))
+    order by e.run_after, e.seq
+    limit p_batch
+    for update of e skip locked;
+    get diagnostics picked = row_count;
+    exit when picked > 0 or swept;
+    -- Nothing in line: put back any follower left out of line while its key is free (the race described
+    -- at the top of this file), and look once more.
+    swept := true;
+    exit when private.release_free_held_back(null) = 0;
+  end loop;
   if picked < p_batch then
     -- Short: this claim walked every due event in line. Those it passed over wait for their key; they leave
     -- the line so the next claims do not walk past them again (at most 10,000 per claim, oldest first).
-    update public.events e
-    set held_back = true
-    where e.id = any(array(
-      select b.id
-      from public.events b
-      where b.status = 'pending'
-        and not b.held_back
-        and b.run_after <= now()
-        and b.ordering_key is not null
-        and (exists (select 1 from public.events o
-                     where o.ordering_key = b.ordering_key and o.status = 'processing')
-             or exists (select 1 from public.events o
-                        where o.ordering_key = b.ordering_key and o.seq < b.seq
-                          and o.status in ('pending', 'processing') and (o.run_after <= now() or o.attempts > 0)))
-      order by b.run_after, b.seq
-      limit 10000
-      for update of b skip locked));
+    with demoted_rows as (
+      update public.events e
+      set held_back = true
+      where e.id = any(array(
+        select b.id
+        from public.events b
+        where b.status = 'pending'
+          and not b.held_back
+          and b.run_after <= now()
+          and b.ordering_key is not null
+          and (exists (select 1 from public.events o
+                       where o.ordering_key = b.ordering_key and o.status = 'processing')
+               or exists (select 1 from public.events o
+                          where o.ordering_key = b.ordering_key and o.seq < b.seq
+                            and o.status in ('pending', 'processing') and (o.run_after <= now() or o.attempts > 0)))
+        order by b.run_after, b.seq
+        limit 10000
+        for update of b skip locked))
+      returning e.id
+    )
+    select array_agg(d.id) into demoted from demoted_rows d;
+    -- Decided from this statement's snapshot: an event that finished since frees its key, and its finish
+    -- did not see these followers held back. A fresh look puts such followers back at once.
+    if demoted is not null then
+      perform private.release_free_held_back(demoted);
+    end if;
   end if;
 end
 $$;
@@ -438,18 +489,7 @@ begin
     perform private.release_held_back(failed_keys);
   end if;
 
-  update public.events e
-  set held_back = false
-  where e.id = any(array(
-    select distinct on (h.ordering_key) h.id
-    from public.events h
-    where h.held_back and h.status = 'pending'
-    order by h.ordering_key, h.seq))
-    and not exists (select 1 from public.events o
-                    where o.ordering_key = e.ordering_key and o.status = 'processing')
-    and not exists (select 1 from public.events o
-                    where o.ordering_key = e.ordering_key and o.seq < e.seq
-                      and o.status in ('pending', 'processing') and (o.run_after <= now() or o.attempts > 0));
+  perform private.release_free_held_back(null);
   return recovered;
 end
 $$;
@@ -499,6 +539,7 @@ begin
     'private.commit_without_waiting()',
     'private.apply_results(text, text, jsonb, double precision, boolean)',
     'private.release_held_back(text[])',
+    'private.release_free_held_back(uuid[])',
     'public.recover_expired_leases()',
     'public.next_event_due()',
     'public.event_backlog()'
