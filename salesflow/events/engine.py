@@ -142,6 +142,7 @@ class Engine:
         )
         self._leased_once = False
         self._empty_claims = 0  # lane 0's claims that found nothing since the last that found something
+        self._claimed_keyed = False  # whether the last claim that found something found keyed events
         self._lanes_running: set[int] = set()
         self._helper_lanes: set[asyncio.Task[None]] = set()
         self._held: set[UUID] = set()  # claimed and not yet finished (what the heartbeat extends)
@@ -301,6 +302,7 @@ class Engine:
             return 0
         if events:
             self._leased_once = True
+            self._claimed_keyed = any(e.ordering_key is not None for e in events)
             self.metrics.claimed.inc(len(events))
             for event in events:
                 self._hold(event)
@@ -323,6 +325,7 @@ class Engine:
                 if not events or self._stopping.is_set():
                     return 0  # closing the window unlocks them, untouched
                 self.metrics.claimed.inc(len(events))
+                self._claimed_keyed = any(e.ordering_key is not None for e in events)
                 for event in events:
                     if self._handlers_to_run(event) > 1:
                         # Several handlers: each success is recorded as it happens, so a crash does not
@@ -423,10 +426,12 @@ class Engine:
 
     async def _idle_wait(self) -> None:
         """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval. Right after
-        work, polls come quickly (25 ms, doubling up to the poll interval): then an empty claim more likely
-        means events are waiting for their ordering key, which another worker's finish frees without a
-        wake-up, than that the outbox is idle."""
-        timeout = min(self.settings.poll_interval, 0.025 * 2 ** min(self._empty_claims, 20))
+        work on events with ordering keys, polls come quickly (25 ms, doubling up to the poll interval): then
+        an empty claim more likely means events are waiting for their key, which another worker's finish
+        frees without any wake-up, than that the outbox is idle."""
+        timeout = self.settings.poll_interval
+        if self._claimed_keyed:
+            timeout = min(timeout, 0.025 * 2 ** min(self._empty_claims, 20))
         self._empty_claims += 1
         # Let handler tasks just created start before this loop's next query (insert-to-handler latency).
         await asyncio.sleep(0)

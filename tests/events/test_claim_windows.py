@@ -202,8 +202,8 @@ async def test_after_a_window_fails_the_next_claim_is_leased_so_the_event_is_cha
 async def test_a_follower_freed_by_another_workers_finish_runs_without_waiting_for_the_poll(
     outbox: Conn, database: str
 ) -> None:
-    # No wake-up tells this engine that another worker finished the head of a key; right after work it
-    # polls again quickly, so the follower does not wait out the (here 60 s) poll interval.
+    # No wake-up tells this engine that another worker finished the head of a key; right after work on keyed
+    # events it polls again quickly, so the follower does not wait out the (here 60 s) poll interval.
     registry = Registry()
 
     @registry.handles("test.fast")
@@ -212,7 +212,7 @@ async def test_a_follower_freed_by_another_workers_finish_runs_without_waiting_f
 
     head, follower = emit(outbox, "test.fast", ordering_key="k"), emit(outbox, "test.fast", ordering_key="k")
     rows(outbox, "select id from public.claim_events('another-worker', 1, 60)")  # the head, leased elsewhere
-    busy = emit(outbox, "test.fast")
+    busy = emit(outbox, "test.fast", ordering_key="another-key")
     async with running_engine(database, registry, poll_interval=60.0, listen=True):
         await wait_until(lambda: statuses(outbox, [busy]) == {"processed": 1})
         assert statuses(outbox, [follower]) == {"pending": 1}
