@@ -1,8 +1,12 @@
 """The engine: claim events, run their handlers concurrently, record every delivery, finish in batches.
 
 One asyncio loop per process. Four small loops share the work:
-- claim: leases batches of due events while handler slots are free; otherwise waits for a wake-up
-  (NOTIFY / Realtime), a freed slot, the next delayed event, or the poll interval;
+- claim: takes batches of due events while handler slots are free; otherwise waits for a wake-up
+  (NOTIFY / Realtime), a freed slot, the next delayed event, or the poll interval. With a store that has
+  claim windows (the postgres transport), a claim locks its events in a transaction, runs their handlers for
+  up to `window_seconds`, and settles the finished ones in that transaction, leasing only the rest; a second
+  claim lane helps while a backlog lasts. Otherwise (and for the first claim after a start or a failed
+  window) it leases them;
 - finish: sends handler verdicts to the store in batches (one call per batch);
 - heartbeat: extends the leases of everything this worker still holds;
 - maintenance: returns expired leases of crashed workers to pending and refreshes the backlog metrics.

@@ -157,7 +157,7 @@ class _DedicatedConnection:
 class _Window:
     """A claim window on one connection (`ClaimWindow`). The transaction is managed by hand, not by
     `conn.transaction()`: BEGIN travels with the lock query and the settle call with COMMIT (simple query
-    protocol, values quoted by psycopg), so a window costs two round trips."""
+    protocol, so the values are quoted here), and a window costs two round trips."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
