@@ -68,22 +68,28 @@ create index if not exists events_held_back_idx on public.events (ordering_key, 
 create index if not exists events_processing_key_idx on public.events (ordering_key)
   where status = 'processing' and ordering_key is not null;
 
--- Put back in line the held-back events whose key is free: p_ids, or (null) the first held-back event of
--- every key. Returns how many.
-create or replace function private.release_free_held_back(p_ids uuid[])
+-- Put back in line the first held-back event of each of p_keys (null: of every key) whose key is free:
+-- nothing of its key processing, nothing earlier due or waiting for a retry. Only a key's first held-back
+-- event can be free (the later ones wait behind it). Returns how many. Called when events of those keys
+-- left the active set, and as a sweep for the race described at the top of this file.
+create or replace function private.release_held_back(p_keys text[])
 returns integer
 language sql volatile
 set search_path = ''
 set jit = off -- as pick_due_events
 as $$
   with candidates as (
-    select h.id from public.events h
-    where p_ids is not null and h.id = any(p_ids) and h.held_back and h.status = 'pending'
+    -- One probe of events_held_back_idx per key.
+    select (select h.id from public.events h
+            where h.ordering_key = k.key and h.held_back and h.status = 'pending'
+            order by h.seq limit 1) as id
+    from unnest(p_keys) as k(key)
+    where p_keys is not null
     union all
     select f.id from (
       select distinct on (h.ordering_key) h.id
       from public.events h
-      where p_ids is null and h.held_back and h.status = 'pending'
+      where p_keys is null and h.held_back and h.status = 'pending'
       order by h.ordering_key, h.seq) f
   ), released as (
     update public.events e
@@ -119,7 +125,7 @@ as $$
 declare
   picked integer;
   swept boolean := false;
-  demoted uuid[];
+  demoted_keys text[];
 begin
   loop
     return query
@@ -142,7 +148,7 @@ begin
     -- Nothing in line: put back any follower left out of line while its key is free (the race described
     -- at the top of this file), and look once more.
     swept := true;
-    exit when private.release_free_held_back(null) = 0;
+    exit when private.release_held_back(null) = 0;
   end loop;
   if picked < p_batch then
     -- Short: this claim walked every due event in line. Those it passed over wait for their key; they leave
@@ -165,13 +171,13 @@ begin
         order by b.run_after, b.seq
         limit 10000
         for update of b skip locked))
-      returning e.id
+      returning e.ordering_key
     )
-    select array_agg(d.id) into demoted from demoted_rows d;
+    select array_agg(distinct d.ordering_key) into demoted_keys from demoted_rows d;
     -- Decided from this statement's snapshot: an event that finished since frees its key, and its finish
     -- did not see these followers held back. A fresh look puts such followers back at once.
-    if demoted is not null then
-      perform private.release_free_held_back(demoted);
+    if demoted_keys is not null then
+      perform private.release_held_back(demoted_keys);
     end if;
   end if;
 end
@@ -273,26 +279,6 @@ begin
                    where d.event_id = (p.event).id and d.status = 'succeeded'), '{}'::text[])
   from private.pick_due_events(p_batch) p;
 end
-$$;
-
--- Put the first held-back event of each of p_keys back in line (their event in flight left the active set).
-create or replace function private.release_held_back(p_keys text[])
-returns integer
-language sql volatile
-set search_path = ''
-as $$
-  with released as (
-    update public.events e
-    set held_back = false
-    -- One probe of events_held_back_idx per key.
-    where e.id = any(array(
-      select (select h.id from public.events h
-              where h.ordering_key = k.key and h.held_back and h.status = 'pending'
-              order by h.seq limit 1)
-      from unnest(p_keys) as k(key)))
-    returning 1
-  )
-  select count(*)::integer from released
 $$;
 
 -- apply_results: the verdicts of one worker, for finish_events (events leased by p_worker) and for
@@ -459,7 +445,6 @@ set jit = off -- as pick_due_events
 as $$
 declare
   recovered integer;
-  failed_keys text[];
 begin
   with expired as (
     select e.id from public.events e
@@ -479,17 +464,11 @@ begin
         locked_until = null
     from expired x
     where e.id = x.id
-    returning e.ordering_key, e.status
+    returning 1
   )
-  select count(*), array_agg(distinct d.ordering_key) filter (where d.ordering_key is not null
-                                                               and d.status = 'failed')
-  into recovered, failed_keys
-  from done d;
-  if failed_keys is not null then
-    perform private.release_held_back(failed_keys);
-  end if;
-
-  perform private.release_free_held_back(null);
+  select count(*) into recovered from done d;
+  -- Followers of keys freed here (an event failed for good) or by a raced claim go back in line.
+  perform private.release_held_back(null);
   return recovered;
 end
 $$;
@@ -539,7 +518,6 @@ begin
     'private.commit_without_waiting()',
     'private.apply_results(text, text, jsonb, double precision, boolean)',
     'private.release_held_back(text[])',
-    'private.release_free_held_back(uuid[])',
     'public.recover_expired_leases()',
     'public.next_event_due()',
     'public.event_backlog()'
