@@ -225,6 +225,8 @@ set search_path = ''
 -- event_deliveries was empty would scan the whole table for every claimed event once it has grown.
 set enable_seqscan = off
 as $$
+declare
+  picked tid[];
 begin
   if p_worker is null or btrim(p_worker) = '' then
     raise exception 'claim_events.p_worker: name the worker that takes the lease' using errcode = '22023';
@@ -236,6 +238,9 @@ begin
       using errcode = '22023';
   end if;
 
+  -- Picked in a statement of its own: the pick may itself put held-back rows back in line, and a later
+  -- statement sees those new row versions (one statement would not).
+  picked := array(select p.row_id from private.pick_due_events(p_batch) p);
   return query
   with claimed as (
     update public.events e
@@ -244,7 +249,7 @@ begin
         locked_by = p_worker,
         locked_until = now() + make_interval(secs => p_lease_seconds)
     -- A TID lookup per picked row (locked, so its ctid is current), never a scan of the whole outbox.
-    where e.ctid = any(array(select p.row_id from private.pick_due_events(p_batch) p))
+    where e.ctid = any(picked)
     returning e.*
   )
   select c.id, c.tenant_id, c.type, c.payload, c.attempts, c.max_attempts, c.ordering_key,

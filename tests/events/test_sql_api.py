@@ -324,14 +324,23 @@ def test_a_retrying_head_keeps_its_followers_waiting(outbox: Conn) -> None:
     assert held_back(outbox, [a2]) == [True]
 
 
-def test_maintenance_puts_back_a_follower_whose_key_is_free(outbox: Conn) -> None:
+def test_a_follower_left_out_of_line_while_its_key_is_free_is_put_back(outbox: Conn) -> None:
     # A claim and a finish of one key can race so that a follower stays held back after its key's event
-    # finished; recover_expired_leases (every listener's maintenance) puts it back in line.
+    # finished. A claim that finds the line empty puts it back and takes it; while the line is not empty,
+    # recover_expired_leases (every listener's maintenance) does.
     a1 = emit(outbox, "lead.updated", ordering_key="lead-a")
     outbox.execute("update public.events set held_back = true where id = %s", (a1,))
     outbox.commit()
-    assert claim(outbox) == []
+    assert [r[0] for r in claim(outbox)] == [a1]
+    finish(outbox, [{"id": a1, "outcome": "processed"}])
+
+    b1 = emit(outbox, "lead.updated", ordering_key="lead-b")
+    loose = emit(outbox, "lead.updated")
+    outbox.execute("update public.events set held_back = true where id = %s", (b1,))
+    outbox.commit()
+    assert [r[0] for r in claim(outbox, batch=1)] == [loose]  # the line was not empty: no sweep
+    assert held_back(outbox, [b1]) == [True]
     outbox.execute("select public.recover_expired_leases()")
     outbox.commit()
-    assert held_back(outbox, [a1]) == [False]
-    assert [r[0] for r in claim(outbox)] == [a1]
+    assert held_back(outbox, [b1]) == [False]
+    assert [r[0] for r in claim(outbox)] == [b1]
