@@ -13,28 +13,27 @@ import contextlib
 import json
 import logging
 import random
-import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from uuid import UUID
 
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb, set_json_loads
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from salesflow.events.ports import Backlog, Delivery, Event, EventResult, TenantData
+from salesflow.events.ports import Backlog, Delivery, Event, EventResult
+from salesflow.transports.pools import new_pool as _pool
+from salesflow.transports.postgres_data import PostgresTenantData, PostgresTenantDataFactory
+from salesflow.transports.scoping import NAME as _NAME
 from salesflow.transports.wakeup import SupervisedWakeup
 
 log = logging.getLogger("salesflow.transports.postgres")
 
+__all__ = ["CHANNEL", "PostgresEventStore", "PostgresTenantData", "PostgresTenantDataFactory", "PostgresWakeup"]
+
 CHANNEL = "salesflow_events"
-
-_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-# Whether a function returns a set (so rpc answers a list), by name: looked up once per process.
-_RETURNS_SET: dict[str, bool] = {}
 
 _EVENT_COLUMNS = (
     "id, tenant_id, type, payload, attempts, max_attempts, ordering_key, correlation_id, causation_id, "
@@ -54,23 +53,6 @@ def _events(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
               frozenset(r[12]) if r[12] else _NO_HANDLERS)
         for r in rows
     ]
-
-
-def _pool(url: str, size: int, name: str) -> AsyncConnectionPool:
-    # No server-side prepared statements: measured no faster here, and they break behind transaction-mode
-    # poolers (PgBouncer, Supavisor) that deployments put in front of Postgres.
-    return AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=size,
-        kwargs={"autocommit": True, "prepare_threshold": None},
-        open=False,
-        timeout=5,
-        name=name,
-        # A failed background reconnect is given up at once: the engine's own retry (with backoff) asks for
-        # a connection again, and the cause reaches its logs and /health instead of a pool thread.
-        reconnect_timeout=0,
-    )
 
 
 def _deliveries_json(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
@@ -356,195 +338,3 @@ class PostgresWakeup(SupervisedWakeup):
                                                                           "retry_in_seconds": round(wait, 3)})
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, 10.0)
-
-
-def _qualified(table: str) -> sql.Composed:
-    parts = table.split(".")
-    if len(parts) == 1:
-        parts = ["public", parts[0]]
-    if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
-        raise ValueError(f"table: {table!r} is not `name` or `schema.name` (lower-case identifiers)")
-    return sql.SQL(".").join(sql.Identifier(p) for p in parts)
-
-
-def _columns(names: Sequence[str], what: str) -> list[str]:
-    for n in names:
-        if not _NAME.match(n):
-            raise ValueError(f"{what}: {n!r} is not a column name (lower-case identifier)")
-    return list(names)
-
-
-def _targets(on_conflict: str | Sequence[str]) -> list[str]:
-    names = [c.strip() for c in on_conflict.split(",")] if isinstance(on_conflict, str) else list(on_conflict)
-    return _columns(names, "on_conflict")
-
-
-class PostgresTenantData:
-    """`TenantData` for one tenant over psycopg. JSON in, JSON out: the database casts the values to the
-    column types (`jsonb_populate_record`), the way PostgREST does, so handlers behave the same on both
-    transports."""
-
-    def __init__(self, pool: AsyncConnectionPool, tenant_id: UUID, ensure_open: Any) -> None:
-        self._pool = pool
-        self._tenant_id = tenant_id
-        self._ensure_open = ensure_open
-
-    @property
-    def tenant_id(self) -> UUID:
-        return self._tenant_id
-
-    def _scoped_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        scoped = []
-        for i, row in enumerate(rows):
-            given = row.get("tenant_id")
-            if given is not None and str(given) != str(self._tenant_id):
-                raise PermissionError(
-                    f"rows[{i}].tenant_id: {given} is not this event's tenant {self._tenant_id}"
-                )
-            scoped.append({**row, "tenant_id": str(self._tenant_id)})
-        return scoped
-
-    async def _rows(self, query: sql.Composed, params: Sequence[Any]) -> list[dict[str, Any]]:
-        await self._ensure_open()
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(query, params)
-            if cur.description is None:
-                return []
-            return [r[0] for r in await cur.fetchall()]
-
-    async def insert(
-        self,
-        table: str,
-        rows: Sequence[Mapping[str, Any]],
-        on_conflict: str | Sequence[str] | None = None,
-        ignore_duplicates: bool = False,
-    ) -> list[dict[str, Any]]:
-        if not rows:
-            return []
-        scoped = self._scoped_rows(rows)
-        names = _columns(sorted({k for r in scoped for k in r}), "rows")
-        target = _qualified(table)
-        cols = sql.SQL(", ").join(sql.Identifier(n) for n in names)
-        query = sql.SQL(
-            "insert into {target} as t ({cols}) select {cols} from jsonb_populate_recordset(null::{target}, %s)"
-        ).format(target=target, cols=cols)
-        if on_conflict is not None:
-            keys = _targets(on_conflict)
-            conflict = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
-            updates = [n for n in names if n not in keys and n != "tenant_id"]
-            if ignore_duplicates or not updates:
-                query += sql.SQL(" on conflict ({}) do nothing").format(conflict)
-            else:
-                query += sql.SQL(" on conflict ({}) do update set {} where t.tenant_id = excluded.tenant_id").format(
-                    conflict,
-                    sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates),
-                )
-        query += sql.SQL(" returning to_jsonb(t.*)")
-        return await self._rows(query, [Jsonb(scoped)])
-
-    async def upsert(
-        self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str | Sequence[str]
-    ) -> list[dict[str, Any]]:
-        return await self.insert(table, rows, on_conflict=on_conflict)
-
-    def _where(self, match: Mapping[str, Any], alias: str) -> tuple[sql.Composable, list[Any]]:
-        names = _columns(list(match), "filters")
-        conditions: list[sql.Composable] = [sql.SQL("t.tenant_id = %s")]
-        params: list[Any] = [self._tenant_id]
-        for n in names:
-            if match[n] is None:
-                conditions.append(sql.SQL("t.{} is null").format(sql.Identifier(n)))
-            else:
-                conditions.append(sql.SQL("t.{0} = {1}.{0}").format(sql.Identifier(n), sql.Identifier(alias)))
-        return sql.SQL(" and ").join(conditions), params
-
-    async def select(
-        self,
-        table: str,
-        filters: Mapping[str, Any] | None = None,
-        columns: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        target = _qualified(table)
-        match = dict(filters or {})
-        where, params = self._where(match, "f")
-        query = sql.SQL(
-            "select to_jsonb(t.*) from {target} t, jsonb_populate_record(null::{target}, %s) f where "
-        ).format(target=target) + where
-        if limit is not None:
-            query += sql.SQL(" limit {}").format(sql.Literal(int(limit)))
-        rows = await self._rows(query, [Jsonb({k: v for k, v in match.items() if v is not None}), *params])
-        if columns:
-            wanted = _columns(list(columns), "columns")
-            return [{c: r.get(c) for c in wanted} for r in rows]
-        return rows
-
-    async def update(
-        self, table: str, values: Mapping[str, Any], match: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
-        if not values:
-            raise ValueError("values: nothing to update")
-        if "tenant_id" in values:
-            raise PermissionError("values.tenant_id: a row cannot move to another tenant")
-        target = _qualified(table)
-        names = _columns(list(values), "values")
-        where, params = self._where(match, "m")
-        query = (
-            sql.SQL("update {target} as t set {sets} from jsonb_populate_record(null::{target}, %s) v, "
-                    "jsonb_populate_record(null::{target}, %s) m where ").format(
-                target=target,
-                sets=sql.SQL(", ").join(sql.SQL("{0} = v.{0}").format(sql.Identifier(n)) for n in names),
-            )
-            + where
-            + sql.SQL(" returning to_jsonb(t.*)")
-        )
-        return await self._rows(
-            query, [Jsonb(dict(values)), Jsonb({k: v for k, v in match.items() if v is not None}), *params]
-        )
-
-    async def rpc(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
-        target = _qualified(function)
-        arguments = dict(args or {})
-        names = _columns(list(arguments), "args")
-        call = sql.SQL("{}({})").format(
-            target, sql.SQL(", ").join(sql.SQL("{} => %s").format(sql.Identifier(n)) for n in names)
-        )
-        params = [Jsonb(v) if isinstance(v, (dict, list)) else v for v in arguments.values()]
-        await self._ensure_open()
-        async with self._pool.connection() as conn:
-            rows = await (await conn.execute(sql.SQL("select to_jsonb(r) from {} r").format(call), params)).fetchall()
-            returns_set = _RETURNS_SET.get(function)
-            if returns_set is None:
-                row = await (
-                    await conn.execute(
-                        "select coalesce(bool_or(p.proretset), false) from pg_proc p "
-                        "join pg_namespace n on n.oid = p.pronamespace where n.nspname = %s and p.proname = %s",
-                        function.split(".") if "." in function else ["public", function],
-                    )
-                ).fetchone()
-                returns_set = _RETURNS_SET[function] = bool(row and row[0])
-        values = [r[0] for r in rows]
-        if returns_set:
-            return values  # a set-returning function answers a list, as PostgREST does
-        return values[0] if values else None
-
-
-class PostgresTenantDataFactory:
-    """Makes `PostgresTenantData` for each event's tenant, sharing one pool."""
-
-    def __init__(self, url: str, pool_size: int = 8) -> None:
-        self.pool = _pool(url, pool_size, "salesflow-handlers")
-        self._opened = False
-
-    async def open(self) -> None:
-        if not self._opened:
-            await self.pool.open(wait=False)
-            self._opened = True
-
-    def for_tenant(self, tenant_id: UUID) -> TenantData:
-        return PostgresTenantData(self.pool, tenant_id, self.open)
-
-    async def close(self) -> None:
-        if self._opened:
-            await self.pool.close()
-            self._opened = False

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -29,15 +28,19 @@ from uuid import UUID
 from postgrest import AsyncPostgrestClient
 from realtime import RealtimePostgresChangesListenEvent
 
-from salesflow.events.ports import Backlog, Delivery, Event, EventResult, TenantData
+from salesflow.events.ports import Backlog, Delivery, Event, EventResult
 from salesflow.settings import Settings
 from salesflow.transports import Transport
+from salesflow.transports.scoping import split_name
+from salesflow.transports.supabase_data import SupabaseTenantData, SupabaseTenantDataFactory
 from salesflow.transports.wakeup import SupervisedWakeup
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 log = logging.getLogger("salesflow.transports.supabase")
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+__all__ = ["SupabaseApi", "SupabaseEventStore", "SupabaseTenantData", "SupabaseTenantDataFactory", "SupabaseWakeup",
+           "open_supabase", "open_transport"]
+
 WAKEUP_CHANNEL = "salesflow-events-wakeup"
 
 
@@ -66,7 +69,7 @@ class SupabaseApi:
         return self._client
 
     async def rpc(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
-        schema, name = _split(function, "function")
+        schema, name = split_name(function, "function")
         client = await self.client()
         postgrest: AsyncPostgrestClient = client.schema(schema) if schema != "public" else client.postgrest
         response = await postgrest.rpc(name, dict(args or {})).execute()
@@ -79,15 +82,6 @@ class SupabaseApi:
             with contextlib.suppress(Exception):
                 await self._client.realtime.close()
             self._client = None
-
-
-def _split(name: str, what: str) -> tuple[str, str]:
-    parts = name.split(".")
-    if len(parts) == 1:
-        parts = ["public", parts[0]]
-    if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
-        raise ValueError(f"{what}: {name!r} is not `name` or `schema.name` (lower-case identifiers)")
-    return parts[0], parts[1]
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -275,153 +269,6 @@ class SupabaseWakeup(SupervisedWakeup):
                             extra={"error": self.last_error, "retry_in_seconds": round(wait, 3)})
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, 10.0)
-
-
-class SupabaseTenantData:
-    """`TenantData` for one tenant over PostgREST with the service role: every row and filter carries
-    the tenant (the service role bypasses RLS)."""
-
-    def __init__(self, api: SupabaseApi, tenant_id: UUID) -> None:
-        self.api = api
-        self._tenant_id = tenant_id
-
-    @property
-    def tenant_id(self) -> UUID:
-        return self._tenant_id
-
-    async def _table(self, table: str) -> Any:
-        schema, name = _split(table, "table")
-        client = await self.api.client()
-        return (client.schema(schema) if schema != "public" else client.postgrest).table(name)
-
-    def _scoped_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        scoped = []
-        for i, row in enumerate(rows):
-            given = row.get("tenant_id")
-            if given is not None and str(given) != str(self._tenant_id):
-                raise PermissionError(f"rows[{i}].tenant_id: {given} is not this event's tenant {self._tenant_id}")
-            for column in row:
-                if not _NAME.match(column):
-                    raise ValueError(f"rows[{i}]: {column!r} is not a column name (lower-case identifier)")
-            scoped.append({**_jsonable(row), "tenant_id": str(self._tenant_id)})
-        return scoped
-
-    async def _refuse_foreign_conflicts(self, table: str, rows: list[dict[str, Any]], keys: list[str]) -> None:
-        # PostgREST cannot say `do update … where t.tenant_id = excluded.tenant_id`: look first, so a merge
-        # never takes over another tenant's row.
-        conditions = []
-        for row in rows:
-            parts = [f"{k}.is.null" if row.get(k) is None else f"{k}.eq.{_quote(row[k])}" for k in keys]
-            conditions.append(f"and({','.join(parts)})" if len(parts) > 1 else parts[0])
-        query = (await self._table(table)).select(",".join(keys)).neq("tenant_id", str(self._tenant_id))
-        found = await query.or_(",".join(conditions)).limit(1).execute()
-        if found.data:
-            raise PermissionError(f"{table}: a row with {found.data[0]} belongs to another tenant")
-
-    async def insert(
-        self,
-        table: str,
-        rows: Sequence[Mapping[str, Any]],
-        on_conflict: str | Sequence[str] | None = None,
-        ignore_duplicates: bool = False,
-    ) -> list[dict[str, Any]]:
-        if not rows:
-            return []
-        scoped = self._scoped_rows(rows)
-        builder = await self._table(table)
-        if on_conflict is None:
-            result = await builder.insert(scoped).execute()
-        else:
-            keys = _targets(on_conflict)
-            if not ignore_duplicates:
-                await self._refuse_foreign_conflicts(table, scoped, keys)
-            result = await builder.upsert(scoped, on_conflict=",".join(keys),
-                                          ignore_duplicates=ignore_duplicates).execute()
-        return list(result.data or [])
-
-    async def upsert(
-        self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: str | Sequence[str]
-    ) -> list[dict[str, Any]]:
-        return await self.insert(table, rows, on_conflict=on_conflict)
-
-    def _filtered(self, query: Any, match: Mapping[str, Any]) -> Any:
-        query = query.eq("tenant_id", str(self._tenant_id))
-        for column, value in match.items():
-            if not _NAME.match(column):
-                raise ValueError(f"filters: {column!r} is not a column name (lower-case identifier)")
-            query = query.is_(column, "null") if value is None else query.eq(column, _text(value))
-        return query
-
-    async def select(
-        self,
-        table: str,
-        filters: Mapping[str, Any] | None = None,
-        columns: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        wanted = list(columns or [])
-        for c in wanted:
-            if not _NAME.match(c):
-                raise ValueError(f"columns: {c!r} is not a column name (lower-case identifier)")
-        query = self._filtered((await self._table(table)).select(",".join(wanted) or "*"), filters or {})
-        if limit is not None:
-            query = query.limit(int(limit))
-        return list((await query.execute()).data or [])
-
-    async def update(
-        self, table: str, values: Mapping[str, Any], match: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
-        if not values:
-            raise ValueError("values: nothing to update")
-        if "tenant_id" in values:
-            raise PermissionError("values.tenant_id: a row cannot move to another tenant")
-        query = self._filtered((await self._table(table)).update(_jsonable(values)), match)
-        return list((await query.execute()).data or [])
-
-    async def rpc(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
-        return await self.api.rpc(function, _jsonable(args or {}))
-
-
-def _targets(on_conflict: str | Sequence[str]) -> list[str]:
-    names = [c.strip() for c in on_conflict.split(",")] if isinstance(on_conflict, str) else list(on_conflict)
-    for n in names:
-        if not _NAME.match(n):
-            raise ValueError(f"on_conflict: {n!r} is not a column name (lower-case identifier)")
-    return names
-
-
-def _text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _quote(value: Any) -> str:
-    text = _text(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-class SupabaseTenantDataFactory:
-    """Makes `SupabaseTenantData` for each event's tenant, sharing one client."""
-
-    def __init__(self, api: SupabaseApi) -> None:
-        self.api = api
-
-    def for_tenant(self, tenant_id: UUID) -> TenantData:
-        return SupabaseTenantData(self.api, tenant_id)
-
-    async def close(self) -> None:
-        await self.api.close()
 
 
 def open_supabase(url: str, service_role_key: str, listen: bool = True) -> Transport:
