@@ -120,10 +120,22 @@ grant execute on function auth.jwt(), auth.uid(), auth.role(), auth.email()
   to anon, authenticated, service_role, supabase_auth_admin;
 
 -- Supabase's default privileges: the API roles get table privileges in `public`, and RLS decides rows.
+-- A fresh Supabase project has them before any migration runs, so they are set only while `public` has no
+-- default privileges of this role yet: a migration narrows them (20261201100000_api_role_privileges.sql),
+-- and re-running the bootstrap on every `salesflow db migrate` must not widen them again.
 grant usage on schema public to anon, authenticated, service_role;
-alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
-alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
-alter default privileges in schema public grant execute on functions to anon, authenticated, service_role;
+do $$
+begin
+  if not exists (
+    select 1 from pg_default_acl
+    where defaclnamespace = 'public'::regnamespace and defaclrole = current_user::regrole
+  ) then
+    alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+    alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+    alter default privileges in schema public grant execute on functions to anon, authenticated, service_role;
+  end if;
+end
+$$;
 
 do $$
 begin

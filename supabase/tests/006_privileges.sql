@@ -1,0 +1,370 @@
+-- The privilege matrix: what anon, authenticated and service_role may do on every table and function in
+-- `public`. RLS decides which rows; these grants decide which statements. TRUNCATE, REFERENCES and TRIGGER
+-- go to service_role only (TRUNCATE ignores RLS), anon has nothing, and functions run for service_role
+-- unless a block says otherwise.
+--
+-- Adding a table or a function to `public`? Add its name to tables_are / functions_are below and one block
+-- for it (copy a neighbour). A new object without an entry fails this file, and so do grants that differ.
+begin;
+select no_plan();
+
+-- Every table and function in public is listed here; one missing makes these fail.
+select tables_are('public', array[
+  'tenants',
+  'tenant_members',
+  'event_types',
+  'events',
+  'event_deliveries',
+  'leads',
+  'analytics_events',
+  'ai_prompts',
+  'ai_prompt_labels',
+  'ai_model_prices',
+  'ai_usage',
+  'ai_budgets',
+  'ai_budget_periods',
+  'ai_budget_reservations'
+], 'every table in public has a block in the privilege matrix');
+select functions_are('public', array[
+  'ai_lead_context',
+  'ai_publish_prompt',
+  'ai_reserve_budget',
+  'ai_resolve_prompt',
+  'ai_set_prompt_label',
+  'ai_settle_budget',
+  'ai_track_usage',
+  'claim_events',
+  'complete_event',
+  'custom_access_token_hook',
+  'event_backlog',
+  'event_status_report',
+  'extend_lease',
+  'fail_event',
+  'finish_events',
+  'lock_events',
+  'next_event_due',
+  'publish_event',
+  'record_deliveries',
+  'recover_expired_leases',
+  'release_events',
+  'replay_event',
+  'replay_events',
+  'settle_events'
+], 'every function in public has a block in the privilege matrix');
+
+-- Tables: anon nothing; authenticated what RLS policies exist for; service_role everything.
+
+-- public.tenants
+select table_privs_are('public', 'tenants', 'anon', '{}'::text[], 'anon has no privileges on tenants');
+select table_privs_are('public', 'tenants', 'authenticated', array['SELECT', 'UPDATE'],
+  'authenticated may select, update on tenants');
+select table_privs_are('public', 'tenants', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on tenants');
+
+-- public.tenant_members
+select table_privs_are('public', 'tenant_members', 'anon', '{}'::text[], 'anon has no privileges on tenant_members');
+select table_privs_are('public', 'tenant_members', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on tenant_members');
+select table_privs_are('public', 'tenant_members', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on tenant_members');
+
+-- public.event_types
+select table_privs_are('public', 'event_types', 'anon', '{}'::text[], 'anon has no privileges on event_types');
+select table_privs_are('public', 'event_types', 'authenticated', array['SELECT'],
+  'authenticated may select on event_types');
+select table_privs_are('public', 'event_types', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on event_types');
+
+-- public.events
+select table_privs_are('public', 'events', 'anon', '{}'::text[], 'anon has no privileges on events');
+select table_privs_are('public', 'events', 'authenticated', array['SELECT'],
+  'authenticated may select on events');
+select table_privs_are('public', 'events', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on events');
+
+-- public.event_deliveries
+select table_privs_are('public', 'event_deliveries', 'anon', '{}'::text[], 'anon has no privileges on event_deliveries');
+select table_privs_are('public', 'event_deliveries', 'authenticated', array['SELECT'],
+  'authenticated may select on event_deliveries');
+select table_privs_are('public', 'event_deliveries', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on event_deliveries');
+
+-- public.leads
+select table_privs_are('public', 'leads', 'anon', '{}'::text[], 'anon has no privileges on leads');
+select table_privs_are('public', 'leads', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on leads');
+select table_privs_are('public', 'leads', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on leads');
+
+-- public.analytics_events
+select table_privs_are('public', 'analytics_events', 'anon', '{}'::text[], 'anon has no privileges on analytics_events');
+select table_privs_are('public', 'analytics_events', 'authenticated', array['SELECT'],
+  'authenticated may select on analytics_events');
+select table_privs_are('public', 'analytics_events', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_events');
+
+-- public.ai_prompts
+select table_privs_are('public', 'ai_prompts', 'anon', '{}'::text[], 'anon has no privileges on ai_prompts');
+select table_privs_are('public', 'ai_prompts', 'authenticated', array['SELECT', 'INSERT'],
+  'authenticated may select, insert on ai_prompts');
+select table_privs_are('public', 'ai_prompts', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_prompts');
+
+-- public.ai_prompt_labels
+select table_privs_are('public', 'ai_prompt_labels', 'anon', '{}'::text[], 'anon has no privileges on ai_prompt_labels');
+select table_privs_are('public', 'ai_prompt_labels', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on ai_prompt_labels');
+select table_privs_are('public', 'ai_prompt_labels', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_prompt_labels');
+
+-- public.ai_model_prices
+select table_privs_are('public', 'ai_model_prices', 'anon', '{}'::text[], 'anon has no privileges on ai_model_prices');
+select table_privs_are('public', 'ai_model_prices', 'authenticated', array['SELECT'],
+  'authenticated may select on ai_model_prices');
+select table_privs_are('public', 'ai_model_prices', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_model_prices');
+
+-- public.ai_usage
+select table_privs_are('public', 'ai_usage', 'anon', '{}'::text[], 'anon has no privileges on ai_usage');
+select table_privs_are('public', 'ai_usage', 'authenticated', array['SELECT'],
+  'authenticated may select on ai_usage');
+select table_privs_are('public', 'ai_usage', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_usage');
+
+-- public.ai_budgets
+select table_privs_are('public', 'ai_budgets', 'anon', '{}'::text[], 'anon has no privileges on ai_budgets');
+select table_privs_are('public', 'ai_budgets', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on ai_budgets');
+select table_privs_are('public', 'ai_budgets', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_budgets');
+
+-- public.ai_budget_periods
+select table_privs_are('public', 'ai_budget_periods', 'anon', '{}'::text[], 'anon has no privileges on ai_budget_periods');
+select table_privs_are('public', 'ai_budget_periods', 'authenticated', array['SELECT'],
+  'authenticated may select on ai_budget_periods');
+select table_privs_are('public', 'ai_budget_periods', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_budget_periods');
+
+-- public.ai_budget_reservations
+select table_privs_are('public', 'ai_budget_reservations', 'anon', '{}'::text[], 'anon has no privileges on ai_budget_reservations');
+select table_privs_are('public', 'ai_budget_reservations', 'authenticated', array['SELECT'],
+  'authenticated may select on ai_budget_reservations');
+select table_privs_are('public', 'ai_budget_reservations', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_budget_reservations');
+
+-- Functions: the event engine's and the AI orchestrator's API are for service code only.
+
+-- public.ai_lead_context(uuid, uuid)
+select function_privs_are('public', 'ai_lead_context', array['uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute ai_lead_context');
+select function_privs_are('public', 'ai_lead_context', array['uuid', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute ai_lead_context');
+select function_privs_are('public', 'ai_lead_context', array['uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_lead_context');
+
+-- public.ai_publish_prompt(text, text, jsonb, jsonb, uuid, jsonb, text)
+select function_privs_are('public', 'ai_publish_prompt', array['text', 'text', 'jsonb', 'jsonb', 'uuid', 'jsonb', 'text'], 'anon', '{}'::text[], 'anon cannot execute ai_publish_prompt');
+select function_privs_are('public', 'ai_publish_prompt', array['text', 'text', 'jsonb', 'jsonb', 'uuid', 'jsonb', 'text'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute ai_publish_prompt');
+select function_privs_are('public', 'ai_publish_prompt', array['text', 'text', 'jsonb', 'jsonb', 'uuid', 'jsonb', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_publish_prompt');
+
+-- public.ai_reserve_budget(uuid, text, text, jsonb, integer, integer)
+select function_privs_are('public', 'ai_reserve_budget', array['uuid', 'text', 'text', 'jsonb', 'integer', 'integer'], 'anon', '{}'::text[], 'anon cannot execute ai_reserve_budget');
+select function_privs_are('public', 'ai_reserve_budget', array['uuid', 'text', 'text', 'jsonb', 'integer', 'integer'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute ai_reserve_budget');
+select function_privs_are('public', 'ai_reserve_budget', array['uuid', 'text', 'text', 'jsonb', 'integer', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_reserve_budget');
+
+-- public.ai_resolve_prompt(text, uuid, text, text)
+select function_privs_are('public', 'ai_resolve_prompt', array['text', 'uuid', 'text', 'text'], 'anon', '{}'::text[], 'anon cannot execute ai_resolve_prompt');
+select function_privs_are('public', 'ai_resolve_prompt', array['text', 'uuid', 'text', 'text'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute ai_resolve_prompt');
+select function_privs_are('public', 'ai_resolve_prompt', array['text', 'uuid', 'text', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_resolve_prompt');
+
+-- public.ai_set_prompt_label(text, text, integer, text, uuid)
+select function_privs_are('public', 'ai_set_prompt_label', array['text', 'text', 'integer', 'text', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute ai_set_prompt_label');
+select function_privs_are('public', 'ai_set_prompt_label', array['text', 'text', 'integer', 'text', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute ai_set_prompt_label');
+select function_privs_are('public', 'ai_set_prompt_label', array['text', 'text', 'integer', 'text', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_set_prompt_label');
+
+-- public.ai_settle_budget(uuid)
+select function_privs_are('public', 'ai_settle_budget', array['uuid'], 'anon', '{}'::text[], 'anon cannot execute ai_settle_budget');
+select function_privs_are('public', 'ai_settle_budget', array['uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute ai_settle_budget');
+select function_privs_are('public', 'ai_settle_budget', array['uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_settle_budget');
+
+-- public.ai_track_usage(jsonb)
+select function_privs_are('public', 'ai_track_usage', array['jsonb'], 'anon', '{}'::text[], 'anon cannot execute ai_track_usage');
+select function_privs_are('public', 'ai_track_usage', array['jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute ai_track_usage');
+select function_privs_are('public', 'ai_track_usage', array['jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_track_usage');
+
+-- public.claim_events(text, integer, double precision)
+select function_privs_are('public', 'claim_events', array['text', 'integer', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute claim_events');
+select function_privs_are('public', 'claim_events', array['text', 'integer', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute claim_events');
+select function_privs_are('public', 'claim_events', array['text', 'integer', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes claim_events');
+
+-- public.complete_event(uuid, text, jsonb)
+select function_privs_are('public', 'complete_event', array['uuid', 'text', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute complete_event');
+select function_privs_are('public', 'complete_event', array['uuid', 'text', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute complete_event');
+select function_privs_are('public', 'complete_event', array['uuid', 'text', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes complete_event');
+
+-- public.custom_access_token_hook(jsonb)
+select function_privs_are('public', 'custom_access_token_hook', array['jsonb'], 'anon', '{}'::text[], 'anon cannot execute custom_access_token_hook');
+select function_privs_are('public', 'custom_access_token_hook', array['jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute custom_access_token_hook');
+select function_privs_are('public', 'custom_access_token_hook', array['jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes custom_access_token_hook');
+select function_privs_are('public', 'custom_access_token_hook', array['jsonb'], 'supabase_auth_admin', array['EXECUTE'],
+  'Supabase Auth executes the token hook');
+
+-- public.event_backlog()
+select function_privs_are('public', 'event_backlog', '{}'::name[], 'anon', '{}'::text[], 'anon cannot execute event_backlog');
+select function_privs_are('public', 'event_backlog', '{}'::name[], 'authenticated', '{}'::text[],
+  'authenticated cannot execute event_backlog');
+select function_privs_are('public', 'event_backlog', '{}'::name[], 'service_role', array['EXECUTE'],
+  'service_role executes event_backlog');
+
+-- public.event_status_report()
+select function_privs_are('public', 'event_status_report', '{}'::name[], 'anon', '{}'::text[], 'anon cannot execute event_status_report');
+select function_privs_are('public', 'event_status_report', '{}'::name[], 'authenticated', '{}'::text[],
+  'authenticated cannot execute event_status_report');
+select function_privs_are('public', 'event_status_report', '{}'::name[], 'service_role', array['EXECUTE'],
+  'service_role executes event_status_report');
+
+-- public.extend_lease(text, uuid[], double precision)
+select function_privs_are('public', 'extend_lease', array['text', 'uuid[]', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute extend_lease');
+select function_privs_are('public', 'extend_lease', array['text', 'uuid[]', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute extend_lease');
+select function_privs_are('public', 'extend_lease', array['text', 'uuid[]', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes extend_lease');
+
+-- public.fail_event(uuid, text, text, jsonb, double precision, boolean, double precision)
+select function_privs_are('public', 'fail_event', array['uuid', 'text', 'text', 'jsonb', 'double precision', 'boolean', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute fail_event');
+select function_privs_are('public', 'fail_event', array['uuid', 'text', 'text', 'jsonb', 'double precision', 'boolean', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute fail_event');
+select function_privs_are('public', 'fail_event', array['uuid', 'text', 'text', 'jsonb', 'double precision', 'boolean', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes fail_event');
+
+-- public.finish_events(text, jsonb, double precision)
+select function_privs_are('public', 'finish_events', array['text', 'jsonb', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute finish_events');
+select function_privs_are('public', 'finish_events', array['text', 'jsonb', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute finish_events');
+select function_privs_are('public', 'finish_events', array['text', 'jsonb', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes finish_events');
+
+-- public.lock_events(integer)
+select function_privs_are('public', 'lock_events', array['integer'], 'anon', '{}'::text[], 'anon cannot execute lock_events');
+select function_privs_are('public', 'lock_events', array['integer'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute lock_events');
+select function_privs_are('public', 'lock_events', array['integer'], 'service_role', array['EXECUTE'],
+  'service_role executes lock_events');
+
+-- public.next_event_due()
+select function_privs_are('public', 'next_event_due', '{}'::name[], 'anon', '{}'::text[], 'anon cannot execute next_event_due');
+select function_privs_are('public', 'next_event_due', '{}'::name[], 'authenticated', '{}'::text[],
+  'authenticated cannot execute next_event_due');
+select function_privs_are('public', 'next_event_due', '{}'::name[], 'service_role', array['EXECUTE'],
+  'service_role executes next_event_due');
+
+-- public.publish_event(uuid, text, jsonb, text, double precision, uuid, uuid, text, integer)
+select function_privs_are('public', 'publish_event', array['uuid', 'text', 'jsonb', 'text', 'double precision', 'uuid', 'uuid', 'text', 'integer'], 'anon', '{}'::text[], 'anon cannot execute publish_event');
+select function_privs_are('public', 'publish_event', array['uuid', 'text', 'jsonb', 'text', 'double precision', 'uuid', 'uuid', 'text', 'integer'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute publish_event');
+select function_privs_are('public', 'publish_event', array['uuid', 'text', 'jsonb', 'text', 'double precision', 'uuid', 'uuid', 'text', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes publish_event');
+
+-- public.record_deliveries(text, uuid, jsonb)
+select function_privs_are('public', 'record_deliveries', array['text', 'uuid', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute record_deliveries');
+select function_privs_are('public', 'record_deliveries', array['text', 'uuid', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute record_deliveries');
+select function_privs_are('public', 'record_deliveries', array['text', 'uuid', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes record_deliveries');
+
+-- public.recover_expired_leases()
+select function_privs_are('public', 'recover_expired_leases', '{}'::name[], 'anon', '{}'::text[], 'anon cannot execute recover_expired_leases');
+select function_privs_are('public', 'recover_expired_leases', '{}'::name[], 'authenticated', '{}'::text[],
+  'authenticated cannot execute recover_expired_leases');
+select function_privs_are('public', 'recover_expired_leases', '{}'::name[], 'service_role', array['EXECUTE'],
+  'service_role executes recover_expired_leases');
+
+-- public.release_events(text, uuid[])
+select function_privs_are('public', 'release_events', array['text', 'uuid[]'], 'anon', '{}'::text[], 'anon cannot execute release_events');
+select function_privs_are('public', 'release_events', array['text', 'uuid[]'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute release_events');
+select function_privs_are('public', 'release_events', array['text', 'uuid[]'], 'service_role', array['EXECUTE'],
+  'service_role executes release_events');
+
+-- public.replay_event(uuid, boolean)
+select function_privs_are('public', 'replay_event', array['uuid', 'boolean'], 'anon', '{}'::text[], 'anon cannot execute replay_event');
+select function_privs_are('public', 'replay_event', array['uuid', 'boolean'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute replay_event');
+select function_privs_are('public', 'replay_event', array['uuid', 'boolean'], 'service_role', array['EXECUTE'],
+  'service_role executes replay_event');
+
+-- public.replay_events(text, text, timestamp with time zone, boolean)
+select function_privs_are('public', 'replay_events', array['text', 'text', 'timestamp with time zone', 'boolean'], 'anon', '{}'::text[], 'anon cannot execute replay_events');
+select function_privs_are('public', 'replay_events', array['text', 'text', 'timestamp with time zone', 'boolean'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute replay_events');
+select function_privs_are('public', 'replay_events', array['text', 'text', 'timestamp with time zone', 'boolean'], 'service_role', array['EXECUTE'],
+  'service_role executes replay_events');
+
+-- public.settle_events(text, jsonb, uuid[], double precision, double precision)
+select function_privs_are('public', 'settle_events', array['text', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute settle_events');
+select function_privs_are('public', 'settle_events', array['text', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute settle_events');
+select function_privs_are('public', 'settle_events', array['text', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes settle_events');
+
+-- The same promise for every table at once, in case a table is listed above but its block was forgotten.
+select is(
+  (select array_agg(c.relname::text || ' ' || r.rolname || ' ' || p.privilege_type order by 1)
+   from pg_class c
+   cross join lateral aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) p
+   join pg_roles r on r.oid = p.grantee
+   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+     and (r.rolname = 'anon'
+          or (r.rolname = 'authenticated' and p.privilege_type in ('TRUNCATE', 'REFERENCES', 'TRIGGER')))),
+  null, 'no table in public grants anon anything, nor authenticated TRUNCATE, REFERENCES or TRIGGER');
+
+-- Sequences: only service code inserts into tables with one; setval() would let a member reorder the outbox.
+select is(
+  (select array_agg(c.relname::text || ' ' || r.rolname || ' ' || p.privilege_type order by 1)
+   from pg_class c
+   cross join lateral aclexplode(coalesce(c.relacl, acldefault('S', c.relowner))) p
+   join pg_roles r on r.oid = p.grantee
+   where c.relnamespace = 'public'::regnamespace and c.relkind = 'S' and r.rolname in ('anon', 'authenticated')),
+  null, 'anon and authenticated have no privileges on any sequence in public');
+
+-- The private helpers: anon executes none of them (they are security definer or only for triggers).
+select is(
+  (select array_agg(p.oid::regprocedure::text order by 1) from pg_proc p
+   where p.pronamespace = 'private'::regnamespace and has_function_privilege('anon', p.oid, 'execute')),
+  null, 'anon executes no function in private');
+select function_privs_are('private', 'tenant_id', '{}'::name[], 'authenticated', array['EXECUTE'],
+  'policies call private.tenant_id() as the member');
+select function_privs_are('private', 'tenant_role', '{}'::name[], 'authenticated', array['EXECUTE'],
+  'policies call private.tenant_role() as the member');
+
+-- A table created later starts the same way (default privileges), so forgetting a revoke is not a hole.
+create table public.zz_privileges_probe (id integer primary key);
+select table_privs_are('public', 'zz_privileges_probe', 'anon', '{}'::text[], 'a new table grants anon nothing');
+select table_privs_are('public', 'zz_privileges_probe', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'a new table grants authenticated no TRUNCATE, REFERENCES or TRIGGER');
+select table_privs_are('public', 'zz_privileges_probe', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'a new table grants service_role everything');
+create sequence public.zz_privileges_probe_seq;
+select sequence_privs_are('public', 'zz_privileges_probe_seq', 'anon', '{}'::text[], 'a new sequence grants anon nothing');
+select sequence_privs_are('public', 'zz_privileges_probe_seq', 'authenticated', array['SELECT', 'USAGE'],
+  'a new sequence grants authenticated no UPDATE (setval)');
+
+select * from finish();
+rollback;
