@@ -1,9 +1,11 @@
 """`/rest/v1`: the PostgREST contract over the project's database.
 
-Tables and views of the exposed schemas (GET/HEAD/POST/PATCH/DELETE) and functions (`/rpc/<fn>`, POST
-and GET). Filters, select with embedding, order, limit/offset and `Range`, `Prefer` (count, return,
-resolution, missing), `on_conflict`, bulk insert, the object media type, PostgREST's status codes and
-error body. See docs.postgrest.org (API reference) for the semantics followed here.
+Tables and views of the exposed schemas (GET/HEAD/POST/PUT/PATCH/DELETE) and functions (`/rpc/<fn>`,
+GET/HEAD/POST). Filters (every operator of PostgREST's table, `any`/`all`, logic trees), select with
+embedding, order, limit/offset and `Range`, `Prefer` (count=exact|planned|estimated, return, resolution,
+missing, params=single-object), `on_conflict`, bulk insert, PUT upserts, content negotiation (JSON, CSV,
+the object and array vendor types; the plan type refused as with `db-plan-enabled = false`),
+PostgREST's status codes and error body. See docs.postgrest.org (API reference) for the semantics.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import re
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
 
 from salesflow.devstack import rest_sql
 from salesflow.devstack.context import Caller, StackContext
 from salesflow.devstack.errors import ApiError, from_postgres, parse_error
-from salesflow.devstack.rest_parse import ReadRequest, parse_prefer, parse_query
+from salesflow.devstack.rest_media import Negotiated, negotiate
+from salesflow.devstack.rest_parse import Condition, ReadRequest, parse_prefer, parse_query
 from salesflow.devstack.schema import Function, Table
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -66,6 +70,8 @@ async def _dispatch(request: Request, ctx: StackContext, caller: Caller) -> Resp
         return await _read(request, ctx, caller, table)
     if method == "POST":
         return await _insert(request, ctx, caller, table)
+    if method == "PUT":
+        return await _put(request, ctx, caller, table)
     if method == "PATCH":
         return await _update(request, ctx, caller, table)
     if method == "DELETE":
@@ -82,8 +88,12 @@ async def _table(ctx: StackContext, schema_name: str, name: str) -> Table:
     return table
 
 
-def _singular(request: Request) -> bool:
-    return OBJECT_TYPE in request.headers.get("accept", "")
+def _media(request: Request, csv: bool = True) -> Negotiated:
+    return negotiate(request.headers.get("accept"), csv)
+
+
+def _output(media: Negotiated) -> rest_sql.Output:
+    return rest_sql.Output("csv" if media.media == "csv" else "json", media.strip_nulls)
 
 
 def _headers(request: Request) -> dict[str, str]:
@@ -120,47 +130,44 @@ def _query(request: Request, rpc_args: frozenset[str] = frozenset()) -> ReadRequ
     return parse_query(params, rpc_args)
 
 
-def _body_response(body: str, n: int, single: str | None, singular: bool, status: int,
+def _body_response(body: str, n: int, single: str | None, media: Negotiated, status: int,
                    headers: dict[str, str]) -> Response:
-    if singular:
+    if media.singular:
         if n != 1:
             raise ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows")
-        return Response(single or "null", status_code=status, media_type=OBJECT_TYPE + "; charset=utf-8",
-                        headers=headers)
-    return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
+        return Response(single or "null", status_code=status, media_type=media.content_type, headers=headers)
+    return Response(body, status_code=status, media_type=media.content_type, headers=headers)
 
 
-async def _read(request: Request, ctx: StackContext, caller: Caller, table: Table) -> Response:
-    prefs = _prefs(request)
-    cache = await ctx.schema_cache()
-    # The statement depends only on the table, the query string and Range (never on who asks: the caller
-    # is applied by set_config), so identical reads reuse the composed text and its bound values.
-    key = (ctx.cache_generation, table.schema, table.name, request.url.query, request.headers.get("range"))
-    known = ctx.read_statements.get(key)
-    if known is None:
-        query = _query(request)
-        limit, offset = _range(request, query, ctx.max_rows)
-        params = rest_sql.Params()
-        page, count_sql = rest_sql.read_sql(cache, table, query.select, query.options, limit, offset, params)
-        known = (page.as_string(), count_sql.as_string(), dict(params.values), offset)
-        if len(ctx.read_statements) >= READ_STATEMENTS_KEPT:
-            ctx.read_statements.clear()
-        ctx.read_statements[key] = known
-    page_text, count_text, values, offset = known
-    total: int | None = None
-    statements: list[tuple[str, Any]] = [(page_text, values)]
-    if prefs.get("count") in ("exact", "planned", "estimated"):
-        statements.append((count_text, values))
-    try:
-        rows = await ctx.run(caller, request.method, request.url.path, _headers(request), True, statements)
-    except psycopg.Error as exc:
-        raise from_postgres(exc, caller.authenticated) from None
-    body, n, single = rows[0]  # type: ignore[misc]
-    if len(rows) > 1:
-        total = rows[1][0]  # type: ignore[index]
-    headers = {"Content-Range": _content_range(offset, n, total)}
-    if "count" in prefs:
-        headers["Preference-Applied"] = f"count={prefs['count']}"
+COUNTS = ("exact", "planned", "estimated")
+
+
+def _planned(plan: Any) -> int:
+    """The planner's row estimate from `explain (format json)` of a count (the aggregate's input rows)."""
+    node = plan[0]["Plan"] if isinstance(plan, list) else plan["Plan"]
+    if node.get("Node Type") == "Aggregate" and node.get("Plans"):
+        node = node["Plans"][0]
+    return int(node.get("Plan Rows", 0))
+
+
+def _total(kind: str | None, exact: int | None, planned: int | None, n: int, max_rows: int | None) -> int | None:
+    """The total of Content-Range for `Prefer: count=kind` (docs: pagination_count)."""
+    if kind == "exact":
+        return exact
+    if kind == "planned":
+        return planned
+    if kind == "estimated":
+        # the exact count up to db-max-rows, the planner's estimate beyond it
+        if exact is not None and (max_rows is None or exact <= max_rows):
+            return exact
+        return max(planned or 0, n)
+    return None
+
+
+def _ranged(request: Request, media: Negotiated, body: str, n: int, single: str | None, offset: int,
+            total: int | None, headers: dict[str, str]) -> Response:
+    """A read's answer: Content-Range, 206 for a part of a counted whole, no body for HEAD."""
+    headers["Content-Range"] = _content_range(offset, n, total)
     status = 200
     if total is not None:
         if n == 0 and offset > 0 and offset >= total > 0:
@@ -168,10 +175,50 @@ async def _read(request: Request, ctx: StackContext, caller: Caller, table: Tabl
                            f"An offset of {offset} was requested, but there are only {total} rows.")
         if n < total:
             status = 206
-    response = _body_response(body, n, single, _singular(request), status, headers)
+    response = _body_response(body, n, single, media, status, headers)
     if request.method == "HEAD":
-        return Response(status_code=response.status_code, headers=headers, media_type=response.media_type)
+        return Response(status_code=response.status_code, headers=headers, media_type=media.content_type)
     return response
+
+
+async def _read(request: Request, ctx: StackContext, caller: Caller, table: Table) -> Response:
+    prefs = _prefs(request)
+    media = _media(request)
+    cache = await ctx.schema_cache()
+    # The statement depends only on the table, the query string, Range and the media type (never on who
+    # asks: the caller is applied by set_config), so identical reads reuse the composed text and its values.
+    key = (ctx.cache_generation, table.schema, table.name, request.url.query, request.headers.get("range"),
+           media.media, media.strip_nulls)
+    known = ctx.read_statements.get(key)
+    if known is None:
+        query = _query(request)
+        limit, offset = _range(request, query, ctx.max_rows)
+        params = rest_sql.Params()
+        page, count_sql = rest_sql.read_sql(cache, table, query.select, query.options, limit, offset, params,
+                                            _output(media))
+        known = (page.as_string(), count_sql.as_string(), dict(params.values), offset)
+        if len(ctx.read_statements) >= READ_STATEMENTS_KEPT:
+            ctx.read_statements.clear()
+        ctx.read_statements[key] = known
+    page_text, count_text, values, offset = known
+    kind = prefs.get("count") if prefs.get("count") in COUNTS else None
+    statements: list[tuple[str, Any]] = [(page_text, values)]
+    if kind in ("exact", "estimated"):
+        statements.append((count_text, values))
+    if kind in ("planned", "estimated"):
+        statements.append(("explain (format json) " + count_text, values))
+    try:
+        rows = await ctx.run(caller, request.method, request.url.path, _headers(request), True, statements)
+    except psycopg.Error as exc:
+        raise from_postgres(exc, caller.authenticated) from None
+    body, n, single = rows[0][:3]  # type: ignore[index]
+    exact = rows[1][0] if kind in ("exact", "estimated") else None  # type: ignore[index]
+    planned = _planned(rows[-1][0]) if kind in ("planned", "estimated") else None  # type: ignore[index]
+    headers: dict[str, str] = {}
+    if kind:
+        headers["Preference-Applied"] = f"count={kind}"
+    total = _total(kind, exact, planned, n, ctx.max_rows)
+    return _ranged(request, media, body, n, single, offset, total, headers)
 
 
 def _content_range(offset: int, n: int, total: int | None) -> str:
@@ -189,34 +236,48 @@ async def _json_body(request: Request) -> Any:
         raise ApiError(400, "PGRST102", "Empty or invalid json", str(exc)) from None
 
 
+APPLIED_ORDER = ("resolution", "missing", "return", "count", "params")
+
+
+def _applied(prefs: dict[str, str], keys: tuple[str, ...] = APPLIED_ORDER) -> dict[str, str]:
+    applied = [f"{k}={prefs[k]}" for k in keys if k in prefs]
+    return {"Preference-Applied": ", ".join(applied)} if applied else {}
+
+
 async def _mutate(request: Request, ctx: StackContext, caller: Caller, table: Table,
-                  statement_for: Any, query: ReadRequest, created: bool) -> Response:
+                  statement_for: Any, query: ReadRequest, created: bool, put_key: dict[str, str] | None = None
+                  ) -> Response:
     prefs = _prefs(request)
     ret = prefs.get("return", "minimal")
+    media = _media(request)
     params = rest_sql.Params()
     cache = await ctx.schema_cache()
     statement = statement_for(params)
-    full = rest_sql.returning_body(cache, table, statement, query.select, query.options, params)
-    singular = _singular(request)
+    inserted_flag = sql.SQL("(select bool_or(pgrst_inserted) from pgrst_source)") if put_key is not None else None
+    full = rest_sql.returning_body(cache, table, statement, query.select, query.options, params, _output(media),
+                                   inserted_flag)
+    # the row count decides between commit and rollback for a singular answer and for PUT
+    decides = (media.singular and ret == "representation") or put_key is not None
     try:
-        if singular:  # the row count decides between commit and rollback
+        if decides:
             async with ctx.transaction(caller, request.method, request.url.path, _headers(request), False) as conn:
                 cur = await conn.execute(rest_sql.composed(full), params.values)
-                body, n, single = await cur.fetchone()  # type: ignore[misc]
-                if n != 1:
+                body, n, single, inserted = await cur.fetchone()  # type: ignore[misc]
+                if put_key is not None and n != 1:
+                    raise _Rollback(ApiError(400, "PGRST115", PUT_MISMATCH))
+                if media.singular and ret == "representation" and n != 1:
                     raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
         else:
             rows = await ctx.run(caller, request.method, request.url.path, _headers(request), False,
                                  [(full, params.values)])
-            body, n, single = rows[0]  # type: ignore[misc]
+            body, n, single, inserted = rows[0]  # type: ignore[misc]
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
-    applied = [f"{k}={prefs[k]}" for k in ("return", "resolution", "missing", "count") if k in prefs]
-    headers = {"Content-Range": f"*/{n}" if "count" in prefs else "*/*"}
-    if applied:
-        headers["Preference-Applied"] = ",".join(applied)
+    if put_key is not None:
+        created = bool(inserted)
+    headers = {"Content-Range": f"*/{n}" if prefs.get("count") in COUNTS else "*/*", **_applied(prefs)}
     if ret == "representation":
-        return _body_response(body, n, single, singular, 201 if created else 200, headers)
+        return _body_response(body, n, single, media, 201 if created else 200, headers)
     return Response(status_code=201 if created else 204, headers=headers)
 
 
@@ -251,6 +312,39 @@ async def _insert(request: Request, ctx: StackContext, caller: Caller, table: Ta
     return await _mutate(request, ctx, caller, table, statement, query, created=True)
 
 
+PUT_FILTERS = "Filters must include all and only primary key columns with 'eq' operators"
+PUT_MISMATCH = "Payload values do not match URL in primary key column(s)"
+
+
+async def _put(request: Request, ctx: StackContext, caller: Caller, table: Table) -> Response:
+    """PUT: a single-row upsert addressed by its whole primary key (docs: upsert_put; errors PGRST105,
+    PGRST114, PGRST115)."""
+    query = _query(request)
+    root = query.options[()]
+    if root.limit is not None or root.offset is not None:
+        raise ApiError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
+    key: dict[str, str] = {}
+    for f in root.filters:
+        if not (isinstance(f, Condition) and f.operator == "eq" and not f.negated and f.quantifier is None
+                and not f.field.path and isinstance(f.value, str) and f.field.column not in key):
+            raise ApiError(405, "PGRST105", PUT_FILTERS)
+        key[f.field.column] = f.value
+    if not table.primary_key or set(key) != set(table.primary_key) or len(query.options) > 1:
+        raise ApiError(405, "PGRST105", PUT_FILTERS)
+    body = await _json_body(request)
+    # PostgREST puts the first element of an array payload
+    row = body[0] if isinstance(body, list) and body else body
+    if not isinstance(row, dict):
+        raise ApiError(400, "PGRST102", "Empty or invalid json", "PUT takes one JSON object")
+    columns = query.columns or list(row)
+    body_json = json.dumps(row)
+
+    def statement(params: rest_sql.Params) -> Any:
+        return rest_sql.put_sql(table, columns, body_json, key, params)
+
+    return await _mutate(request, ctx, caller, table, statement, query, created=True, put_key=key)
+
+
 async def _update(request: Request, ctx: StackContext, caller: Caller, table: Table) -> Response:
     query = _query(request)
     body = await _json_body(request)
@@ -279,15 +373,24 @@ async def _delete(request: Request, ctx: StackContext, caller: Caller, table: Ta
     return await _mutate(request, ctx, caller, table, statement, query, created=False)
 
 
-def _pick_function(candidates: list[Function], given: set[str]) -> tuple[Function, bool] | None:
+def _is_json(fn: Function) -> bool:
+    return len(fn.arguments) == 1 and fn.arguments[0].type in ("json", "jsonb")
+
+
+def _pick_function(candidates: list[Function], given: set[str], single_object: bool = False
+                   ) -> tuple[Function, bool] | None:
+    if single_object:
+        # Prefer: params=single-object — the whole body is the one json/jsonb argument, whatever its name
+        picked = next((fn for fn in candidates if _is_json(fn)), None)
+        return (picked, True) if picked is not None else None
     for fn in candidates:
         names = {a.name for a in fn.arguments}
         required = {a.name for a in fn.arguments if not a.has_default}
         if "" not in names and given <= names and required <= given:
             return fn, False
     for fn in candidates:
-        if len(fn.arguments) == 1 and fn.arguments[0].type in ("json", "jsonb") and \
-                (fn.arguments[0].name == "" or fn.arguments[0].name not in given):
+        # docs (functions): a single *unnamed* json/jsonb parameter takes the whole body
+        if _is_json(fn) and fn.arguments[0].name == "":
             return fn, True
     return None
 
@@ -295,6 +398,7 @@ def _pick_function(candidates: list[Function], given: set[str]) -> tuple[Functio
 async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name: str, name: str) -> Response:
     if request.method not in ("GET", "HEAD", "POST"):
         raise ApiError(405, "PGRST101", "Only GET and POST are allowed for functions")
+    prefs = _prefs(request)
     cache = await ctx.schema_cache()
     candidates = cache.functions.get((schema_name, name)) or \
         (await ctx.schema_cache(refresh=True)).functions.get((schema_name, name), [])
@@ -310,7 +414,7 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
     else:
         args = dict(query.rpc_args)
         args_json = json.dumps(args)
-    picked = _pick_function(candidates, set(args))
+    picked = _pick_function(candidates, set(args), prefs.get("params") == "single-object")
     if picked is None:
         listed = ", ".join(sorted(args))
         raise ApiError(
@@ -321,37 +425,55 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
             "Functions are looked up in the exposed schemas only.",
         )
     fn, whole_body = picked
+    set_of_rows = fn.returns_set and fn.return_kind != "void"
+    media = _media(request, csv=fn.return_kind == "composite")
+    kind = prefs.get("count") if prefs.get("count") in COUNTS else None
     limit, offset = _range(request, query, ctx.max_rows)
     params = rest_sql.Params()
     given = [a.name for a in fn.arguments if a.name in args]
-    statement = rest_sql.rpc_sql(cache, fn, args_json, given, query.select, query.options,
-                                 limit if fn.returns_set else None, offset if fn.returns_set else None,
-                                 params, whole_body)
+    statement, estimate = rest_sql.rpc_sql(
+        cache, fn, args_json, given, query.select, query.options, limit if fn.returns_set else None,
+        offset if fn.returns_set else None, params, whole_body, _output(media), count=kind in ("exact", "estimated"))
+    statements: list[tuple[Any, Any]] = [(statement, params.values)]
+    if set_of_rows and kind in ("planned", "estimated"):
+        statements.append((sql.SQL("explain (format json) ") + estimate, params.values))
     read_only = request.method in ("GET", "HEAD")
-    singular = _singular(request)
     try:
-        if singular and fn.returns_set:  # the row count decides between commit and rollback
+        if media.singular and fn.returns_set:  # the row count decides between commit and rollback
             async with ctx.transaction(caller, request.method, request.url.path, _headers(request), read_only,
                                        schema_name) as conn:
                 cur = await conn.execute(rest_sql.composed(statement), params.values)
-                body_text, n, single = await cur.fetchone()  # type: ignore[misc]
+                row = await cur.fetchone()
+                assert row is not None
+                body_text, n, single, exact = row[-4:]
                 if n != 1:
                     raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
+                planned = None
+                if len(statements) > 1:
+                    cur = await conn.execute(rest_sql.composed(statements[1][0]), params.values)
+                    planned = _planned((await cur.fetchone() or [None])[0])
         else:
             rows = await ctx.run(caller, request.method, request.url.path, _headers(request), read_only,
-                                 [(statement, params.values)], schema_name)
-            if fn.return_kind == "void":
-                body_text, n, single = "", 0, None
-            else:
-                body_text, n, single = rows[0]  # type: ignore[misc]
+                                 statements, schema_name)
+            assert rows[0] is not None
+            body_text, n, single, exact = rows[0][-4:]
+            planned = _planned(rows[1][0]) if len(rows) > 1 else None  # type: ignore[index]
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
+    headers = {"Content-Range": "", **_applied(prefs, ("count", "params"))}
     if fn.return_kind == "void":
-        return Response(status_code=204)
-    if not fn.returns_set and fn.return_kind == "composite":
-        # a function returning one row answers with that row (or null), not an array
-        return Response(single or "null", media_type=JSON_TYPE)
-    headers = {"Content-Range": _content_range(offset, n, None)} if fn.returns_set else {}
-    if fn.returns_set:
-        return _body_response(body_text, n, single, singular, 200, headers)
-    return Response(body_text, media_type=JSON_TYPE, headers=headers)
+        headers.pop("Content-Range")
+        return Response(status_code=204, headers=headers)
+    if not set_of_rows:
+        # one value or one row: counted as one (Content-Range 0-0/1 with a count)
+        headers["Content-Range"] = _content_range(0, 1, 1 if kind else None)
+        if fn.return_kind == "composite" and not media.singular and media.media != "csv":
+            # a function returning one row answers with that row (or null), not an array
+            text = single or "null"
+        else:
+            text = single if media.singular else body_text
+        if request.method == "HEAD":
+            return Response(status_code=200, headers=headers, media_type=media.content_type)
+        return Response(text or "null", media_type=media.content_type, headers=headers)
+    total = _total(kind, exact, planned, n, ctx.max_rows)
+    return _ranged(request, media, body_text, n, single, offset, total, headers)

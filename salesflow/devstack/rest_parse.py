@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 
 from salesflow.devstack.errors import parse_error
 
-OPERATORS = frozenset(
-    {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "is", "in", "cs", "cd", "ov", "fts", "plfts",
-     "phfts", "wfts", "match", "imatch", "isdistinct"}
+# The operator table of PostgREST's API reference (tables_views: Operators, Operator Modifiers).
+SIMPLE_OPERATORS = frozenset(
+    {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch", "cs", "cd", "ov", "sl", "sr",
+     "nxr", "nxl", "adj", "isdistinct"}
 )
+# `any`/`all` apply to these only (docs: "the any/all modifiers of eq,like,ilike,gt,gte,lt,lte,match,imatch")
+QUANTIFIABLE = frozenset({"eq", "like", "ilike", "gt", "gte", "lt", "lte", "match", "imatch"})
+FTS_OPERATORS = frozenset({"fts", "plfts", "phfts", "wfts"})
+OPERATORS = SIMPLE_OPERATORS | FTS_OPERATORS | {"in", "is"}
 IS_VALUES = {"null": "null", "not_null": "not null", "true": "true", "false": "false", "unknown": "unknown"}
 RESERVED = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict", "and", "or", "not.and", "not.or"})
 _CAST = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\])?$")
@@ -59,11 +64,14 @@ SelectItem = Star | FieldItem | Embed
 
 @dataclass(frozen=True)
 class Condition:
+    """`field op value`: `value` is a tuple for `in`; `quantifier` is `any`/`all`; `config` is an fts language."""
+
     field: Field
     operator: str
     value: str | tuple[str, ...]
     negated: bool = False
-    modifier: str | None = None
+    quantifier: str | None = None
+    config: str | None = None
 
 
 @dataclass
@@ -204,53 +212,216 @@ def _first_unquoted(text: str, ch: str) -> int:
     return -1
 
 
-_OP = re.compile(r"^(?P<not>not\.)?(?P<op>[a-z]+)(\((?P<mod>[^)]*)\))?\.(?P<value>.*)$", re.S)
+class _Cursor:
+    """A position in one query-string value, for the recursive-descent parsers below."""
+
+    def __init__(self, text: str, what: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.what = what
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def peek(self, s: str) -> bool:
+        return self.text.startswith(s, self.pos)
+
+    def eat(self, s: str) -> bool:
+        if self.text.startswith(s, self.pos):
+            self.pos += len(s)
+            return True
+        return False
+
+    def skip_spaces(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in " \t":
+            self.pos += 1
+
+    def expect(self, s: str) -> None:
+        if not self.eat(s):
+            raise self.fail(f"expecting {s!r}")
+
+    def word(self, pattern: re.Pattern[str]) -> str:
+        match = pattern.match(self.text, self.pos)
+        if not match:
+            return ""
+        self.pos = match.end()
+        return match.group()
+
+    def fail(self, details: str) -> Exception:
+        # PostgREST's parse errors: PGRST100, message naming the value and the column where parsing stopped
+        return parse_error(f'"failed to parse {self.what} ({self.text})" (line 1, column {self.pos + 1})', details)
+
+
+_NAME = re.compile(r"[a-z]+")
+_CONFIG = re.compile(r"[A-Za-z0-9_]+")
+_TRILEAN = re.compile(r"[A-Za-z_]+")
+
+
+def _quoted(cur: _Cursor) -> str | None:
+    """A double-quoted value with backslash escapes (`"a,b"`, `"say \\"hi\\""`), or None (position kept)."""
+    if not cur.peek('"'):
+        return None
+    out: list[str] = []
+    i = cur.pos + 1
+    text = cur.text
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+        elif ch == '"':
+            cur.pos = i + 1
+            return "".join(out)
+        else:
+            out.append(ch)
+            i += 1
+    return None
+
+
+def _until(cur: _Cursor, stops: str) -> str:
+    start = cur.pos
+    while cur.pos < len(cur.text) and cur.text[cur.pos] not in stops:
+        cur.pos += 1
+    return cur.text[start:cur.pos]
+
+
+def _list_value(cur: _Cursor) -> tuple[str, ...]:
+    """`(a,"b,c",d)`: PostgREST's list of `in`; quoted elements may hold commas and parentheses."""
+    cur.skip_spaces()
+    cur.expect("(")
+    items: list[str] = []
+    while True:
+        saved = cur.pos
+        quoted = _quoted(cur)
+        if quoted is not None and (cur.at_end() or cur.text[cur.pos] in ",)"):
+            items.append(quoted)
+        else:
+            cur.pos = saved
+            items.append(_until(cur, ",)"))
+        if not cur.eat(","):
+            break
+    cur.skip_spaces()
+    cur.expect(")")
+    cur.skip_spaces()
+    return () if items == [""] else tuple(items)
+
+
+def _logic_value(cur: _Cursor) -> str:
+    """A value inside `or=(…)`/`and=(…)`: a quoted string, a `{…}` array literal, or text up to `,` / `)`."""
+    saved = cur.pos
+    quoted = _quoted(cur)
+    if quoted is not None and (cur.at_end() or cur.text[cur.pos] in ",)"):
+        return quoted
+    cur.pos = saved
+    if cur.peek("{"):
+        end = cur.text.find("}", cur.pos)
+        if end > 0 and "{" not in cur.text[cur.pos + 1:end]:
+            value = cur.text[cur.pos:end + 1]
+            cur.pos = end + 1
+            return value
+    return _until(cur, ",)")
+
+
+def _operation(cur: _Cursor, field: Field, in_logic: bool) -> Condition:
+    negated = cur.eat("not.")
+    name = cur.word(_NAME)
+    if name == "in":
+        cur.expect(".")
+        return Condition(field, "in", _list_value(cur), negated)
+    if name == "is":
+        cur.expect(".")
+        value = cur.word(_TRILEAN).lower()
+        if value not in IS_VALUES:
+            raise cur.fail("is takes null, not_null, true, false or unknown")
+        return Condition(field, "is", value, negated)
+    config = quantifier = None
+    if name in FTS_OPERATORS:
+        if cur.eat("("):
+            config = cur.word(_CONFIG)
+            if not config:
+                raise cur.fail("a text search configuration is a name, e.g. fts(english)")
+            cur.expect(")")
+    elif name in SIMPLE_OPERATORS:
+        if cur.peek("("):
+            if name not in QUANTIFIABLE:
+                raise cur.fail(f"the any/all modifiers apply to {', '.join(sorted(QUANTIFIABLE))} only, not {name}")
+            cur.eat("(")
+            quantifier = cur.word(_NAME)
+            if quantifier not in ("any", "all"):
+                raise cur.fail("an operator modifier is (any) or (all)")
+            cur.expect(")")
+    else:
+        raise cur.fail(f"unknown operator {name!r}; allowed: {', '.join(sorted(OPERATORS))}")
+    cur.expect(".")
+    if in_logic:
+        value = _logic_value(cur)
+    else:  # outside logic trees the value is the rest, taken as it is (PostgREST does not unquote it)
+        value = cur.text[cur.pos:]
+        cur.pos = len(cur.text)
+    return Condition(field, name, value, negated, quantifier, config)
 
 
 def parse_condition(column: str, expression: str) -> Condition:
-    """`eq.5`, `not.in.(a,b)`, `is.null`, `fts(english).word` for the field `column`."""
-    match = _OP.match(expression)
-    if not match or match["op"] not in OPERATORS:
-        raise parse_error(
-            f'"failed to parse filter ({expression})" (line 1, column 1)',
-            f"unknown operator in {column}={expression}; allowed: {', '.join(sorted(OPERATORS))}",
-        )
-    op, raw = match["op"], match["value"]
-    value: str | tuple[str, ...] = raw
-    if op == "in":
-        if not (raw.startswith("(") and raw.endswith(")")):
-            raise parse_error(f'"failed to parse filter (in.{raw})"', "in takes a list: in.(a,b)")
-        inner = raw[1:-1]
-        value = tuple(unquote(v) for v in split_top(inner)) if inner.strip() else ()
-    elif op == "is":
-        if raw.lower() not in IS_VALUES:
-            raise parse_error(f'"failed to parse filter (is.{raw})"', "is takes null, not_null, true, false or unknown")
-        value = raw.lower()
-    elif op in ("cs", "cd", "ov") and raw.startswith("(") and raw.endswith(")"):
-        value = raw  # a range literal like (1,5) is passed through as it is
-    else:
-        value = unquote(raw) if raw.startswith('"') else raw
-    return Condition(parse_field(column), op, value, bool(match["not"]), match["mod"])
+    """`eq.5`, `not.in.(a,b)`, `is.null`, `like(any).{A*,*n}`, `fts(german).wort` for the field `column`."""
+    cur = _Cursor(expression, "filter")
+    condition = _operation(cur, parse_field(column), in_logic=False)
+    if not cur.at_end():
+        raise cur.fail("unexpected text after the value")
+    return condition
+
+
+_LOGIC_HEAD = re.compile(r"(not\.)?(and|or)\s*\(")
 
 
 def parse_logic(key: str, value: str) -> Logic:
     """`or=(a.eq.1,and(b.gt.2,c.lt.3))` with key `or`, `and`, `not.or` or `not.and`."""
-    negated = key.startswith("not.")
-    operator = key.removeprefix("not.")
-    text = value.strip()
-    if not (text.startswith("(") and text.endswith(")")):
-        raise parse_error(f'"failed to parse logic tree ({value})"', f"{key} takes a list in parentheses")
-    return Logic(operator, [_logic_item(p.strip()) for p in split_top(text[1:-1])], negated)
+    cur = _Cursor(key + value, "logic tree")
+    tree = _logic_tree(cur)
+    cur.skip_spaces()
+    if not cur.at_end():
+        raise cur.fail("unexpected text after the logic tree")
+    return tree
 
 
-def _logic_item(text: str) -> Condition | Logic:
-    match = re.match(r"^(not\.)?(and|or)(\(.*\))$", text, re.S)
-    if match:
-        return parse_logic(("not." if match[1] else "") + match[2], match[3])
-    column, dot, expression = text.partition(".")
-    if not dot:
-        raise parse_error(f'"failed to parse logic tree ({text})"', "each item is column.operator.value")
-    return parse_condition(column, expression)
+def _logic_tree(cur: _Cursor) -> Logic:
+    negated = cur.eat("not.")
+    if cur.eat("and"):
+        operator = "and"
+    elif cur.eat("or"):
+        operator = "or"
+    else:
+        raise cur.fail("expecting logic operator (and, or)")
+    cur.skip_spaces()
+    cur.expect("(")
+    children = [_logic_item(cur)]
+    while True:
+        cur.skip_spaces()
+        if not cur.eat(","):
+            break
+        children.append(_logic_item(cur))
+    cur.skip_spaces()
+    cur.expect(")")
+    return Logic(operator, children, negated)
+
+
+def _logic_item(cur: _Cursor) -> Condition | Logic:
+    cur.skip_spaces()
+    if _LOGIC_HEAD.match(cur.text, cur.pos):
+        return _logic_tree(cur)
+    start = cur.pos
+    quoted = False
+    while cur.pos < len(cur.text):
+        ch = cur.text[cur.pos]
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in ".,()":
+            break
+        cur.pos += 1
+    if not cur.peek(".") or cur.pos == start:
+        raise cur.fail("each item is column.operator.value, and(...) or or(...)")
+    field = parse_field(cur.text[start:cur.pos])
+    cur.pos += 1
+    return _operation(cur, field, in_logic=True)
 
 
 def parse_order(text: str) -> list[OrderTerm]:

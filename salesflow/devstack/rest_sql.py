@@ -7,6 +7,7 @@ catalogue), never from the request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,14 +26,14 @@ from salesflow.devstack.rest_parse import (
     SelectItem,
     Star,
 )
-from salesflow.devstack.schema import Function, Relationship, SchemaCache, Table
+from salesflow.devstack.schema import Column, Function, Relationship, SchemaCache, Table
 
+# The SQL of each operator of PostgREST's operator table (tables_views: Operators).
 COMPARISON = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "like",
-              "ilike": "ilike", "cs": "@>", "cd": "<@", "ov": "&&", "match": "~", "imatch": "~*",
-              "isdistinct": "is distinct from"}
+              "ilike": "ilike", "match": "~", "imatch": "~*", "cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<",
+              "sr": ">>", "nxr": "&<", "nxl": "&>", "adj": "-|-", "isdistinct": "is distinct from"}
 FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"}
-_REGCONFIG = frozenset({"simple", "english", "german", "french", "spanish", "italian", "dutch", "danish",
-                        "portuguese", "russian", "swedish", "norwegian", "finnish"})
+Columns = Mapping[str, Column] | None
 
 
 @dataclass
@@ -66,7 +67,8 @@ def field_sql(alias: str, f: Field, params: Params) -> sql.Composable:
     return expr
 
 
-def condition_sql(alias: str, c: Condition, params: Params) -> sql.Composable:
+def condition_sql(alias: str, c: Condition, params: Params, columns: Columns = None) -> sql.Composable:
+    """One filter as SQL: the field quoted, the value bound (typed by Postgres from the column)."""
     target = field_sql(alias, c.field, params)
     op = c.operator
     if op == "is":
@@ -79,34 +81,45 @@ def condition_sql(alias: str, c: Condition, params: Params) -> sql.Composable:
         else:
             expr = sql.SQL("{} in ({})").format(target, sql.SQL(", ").join(params.bind(v) for v in values))
     elif op in FTS:
-        config = c.modifier or None
-        if config is not None and config not in _REGCONFIG:
-            raise ApiError(400, "PGRST100", f"unknown text search configuration {config!r}")
-        fn = sql.SQL(FTS[op])
-        if config:
-            expr = sql.SQL("{} @@ {}({}::regconfig, {})").format(target, fn, sql.Literal(config), params.bind(c.value))
-        else:
-            expr = sql.SQL("{} @@ {}({})").format(target, fn, params.bind(c.value))
+        assert isinstance(c.value, str)
+        config = sql.SQL("{}::regconfig, ").format(params.bind(c.config)) if c.config else sql.SQL("")
+        if not _is_tsvector(c, columns):
+            # docs (fts_to_tsvector): a column that is not a tsvector is converted with to_tsvector()
+            target = sql.SQL("to_tsvector({}{})").format(config, target)
+        expr = sql.SQL("{} @@ {}({}{})").format(target, sql.SQL(FTS[op]), config, params.bind(c.value))
     else:
-        value = c.value if isinstance(c.value, str) else ",".join(c.value)
-        if op in ("like", "ilike"):
-            value = value.replace("*", "%")
-        expr = sql.SQL("{} {} {}").format(target, sql.SQL(COMPARISON[op]), params.bind(value))
+        assert isinstance(c.value, str)
+        value = c.value.replace("*", "%") if op in ("like", "ilike") else c.value
+        if c.quantifier:
+            # docs (modifiers): `like(any).{O*,P*}` is `like any('{O%,P%}')`; the array is typed by the column
+            expr = sql.SQL("{} {} {}({})").format(target, sql.SQL(COMPARISON[op]), sql.SQL(c.quantifier),
+                                                  params.bind(value))
+        else:
+            expr = sql.SQL("{} {} {}").format(target, sql.SQL(COMPARISON[op]), params.bind(value))
     return sql.SQL("not ({})").format(expr) if c.negated else expr
 
 
-def filter_sql(alias: str, f: Condition | Logic, params: Params) -> sql.Composable:
+def _is_tsvector(c: Condition, columns: Columns) -> bool:
+    if c.field.path:
+        return False
+    if columns is None:  # a function's scalar result: its type is not in the cache, leave it as it is
+        return True
+    column = columns.get(c.field.column)
+    return column is None or column.udt == "tsvector"
+
+
+def filter_sql(alias: str, f: Condition | Logic, params: Params, columns: Columns = None) -> sql.Composable:
     if isinstance(f, Condition):
-        return condition_sql(alias, f, params)
+        return condition_sql(alias, f, params, columns)
     joiner = sql.SQL(" and ") if f.operator == "and" else sql.SQL(" or ")
-    inner = joiner.join(sql.SQL("({})").format(filter_sql(alias, c, params)) for c in f.children) if f.children \
-        else sql.SQL("true")
+    inner = joiner.join(sql.SQL("({})").format(filter_sql(alias, c, params, columns)) for c in f.children) \
+        if f.children else sql.SQL("true")
     return sql.SQL("not ({})").format(inner) if f.negated else sql.SQL("({})").format(inner)
 
 
 def where_sql(alias: str, filters: list[Condition | Logic], params: Params,
-              extra: list[sql.Composable] | None = None) -> sql.Composable:
-    parts = [filter_sql(alias, f, params) for f in filters] + (extra or [])
+              extra: list[sql.Composable] | None = None, columns: Columns = None) -> sql.Composable:
+    parts = [filter_sql(alias, f, params, columns) for f in filters] + (extra or [])
     if not parts:
         return sql.SQL("")
     return sql.SQL(" where ") + sql.SQL(" and ").join(parts)
@@ -142,13 +155,19 @@ class SelectBuilder:
     params: Params
     depth: int = 0
     inner_joins: list[sql.Composable] = field(default_factory=list)
+    # the root's `*` as its table's columns, for sources that carry extra columns (PUT's inserted flag)
+    star_columns: list[str] | None = None
 
     def select_list(self, table: Table | None, alias: str, items: list[SelectItem],
                     path: tuple[str, ...] = ()) -> sql.Composable:
         rendered: list[sql.Composable] = []
         for item in items:
             if isinstance(item, Star):
-                rendered.append(sql.SQL("{}.*").format(sql.Identifier(alias)))
+                if self.star_columns is not None and not path:
+                    rendered.extend(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c))
+                                    for c in self.star_columns)
+                else:
+                    rendered.append(sql.SQL("{}.*").format(sql.Identifier(alias)))
             elif isinstance(item, FieldItem):
                 expr = field_sql(alias, item.field, self.params)
                 if item.cast:
@@ -200,7 +219,7 @@ class SelectBuilder:
                                             sql.Identifier(alias), sql.Identifier(c))
             for c, tc in zip(rel.columns, rel.target_columns, strict=True)
         )
-        filters = [filter_sql(child_alias, f, self.params) for f in opts.filters]
+        filters = [filter_sql(child_alias, f, self.params, target.columns) for f in opts.filters]
         cond = sql.SQL(" and ").join([join, *filters])
         source = sql.SQL("{} as {}").format(table_ident(target), sql.Identifier(child_alias))
         columns = self.select_list(target, child_alias, item.items, child_path)
@@ -215,40 +234,65 @@ class SelectBuilder:
                  page_sql(opts.limit, opts.offset, self.params), sql.Identifier(name))
 
 
-def json_body(inner: sql.Composable) -> sql.Composable:
-    """Body (array), row count and, when there is exactly one row, that row as an object."""
-    return sql.SQL(
-        "select coalesce(json_agg(_r), '[]')::text, count(*), "
-        "case when count(*) = 1 then (json_agg(_r) -> 0)::text end from ({}) _r"
-    ).format(inner)
+@dataclass(frozen=True)
+class Output:
+    """How the rows become the response body: `json` (array, or one object) or `csv`; nulls stripped or not."""
+
+    media: str = "json"
+    strip_nulls: bool = False
+
+
+JSON_OUTPUT = Output()
+# PostgREST's CSV: a header of the column names, then each row's record text without its parentheses.
+_CSV_BODY = sql.SQL(
+    "coalesce((select string_agg(_k, ',') from json_object_keys(json_agg(_r) -> 0) _k), '') || chr(10) || "
+    "coalesce(string_agg(substring(_r::text, 2, length(_r::text) - 2), chr(10)), '')"
+)
+
+
+def json_body(inner: sql.Composable, output: Output = JSON_OUTPUT, extra: sql.Composable | None = None,
+              element: sql.Composable = sql.SQL("_r")) -> sql.Composable:
+    """Body, row count, the row as an object when there is exactly one, and `extra` (or null)."""
+    if output.media == "csv":
+        body: sql.Composable = _CSV_BODY
+        single: sql.Composable = sql.SQL("null::text")
+    else:
+        agg = sql.SQL("json_agg({})").format(element)
+        if output.strip_nulls:
+            agg = sql.SQL("json_strip_nulls({})").format(agg)
+        body = sql.SQL("coalesce({}, '[]')::text").format(agg)
+        single = sql.SQL("case when count(*) = 1 then ({} -> 0)::text end").format(agg)
+    return sql.SQL("select {}, count(*), {}, {} from ({}) _r").format(
+        body, single, extra if extra is not None else sql.SQL("null"), inner)
 
 
 def read_sql(cache: SchemaCache, table: Table, items: list[SelectItem],
              options: dict[tuple[str, ...], EmbedOptions], limit: int | None, offset: int | None,
-             params: Params) -> tuple[sql.Composable, sql.Composable]:
+             params: Params, output: Output = JSON_OUTPUT) -> tuple[sql.Composable, sql.Composable]:
     """The page query and the count query for a GET on a table or view."""
     alias = table.name
     builder = SelectBuilder(cache, options, params)
     columns = builder.select_list(table, alias, items)
     root = options.get((), EmbedOptions())
-    where = where_sql(alias, root.filters, params, builder.inner_joins)
+    where = where_sql(alias, root.filters, params, builder.inner_joins, table.columns)
     source = sql.SQL("{} as {}").format(table_ident(table), sql.Identifier(alias))
     page = sql.SQL("select {} from {}{}{}{}").format(
         columns, source, where, order_sql(alias, root.order, params), page_sql(limit, offset, params))
     count = sql.SQL("select count(*) from {}{}").format(source, where)
-    return json_body(page), count
+    return json_body(page, output), count
 
 
 def returning_body(cache: SchemaCache, table: Table, mutation: sql.Composable, items: list[SelectItem],
-                   options: dict[tuple[str, ...], EmbedOptions], params: Params) -> sql.Composable:
+                   options: dict[tuple[str, ...], EmbedOptions], params: Params, output: Output = JSON_OUTPUT,
+                   extra: sql.Composable | None = None) -> sql.Composable:
     """Run `mutation` (… returning table.*) in a CTE and shape its rows like a read would."""
     alias = table.name
-    builder = SelectBuilder(cache, options, params)
+    builder = SelectBuilder(cache, options, params, star_columns=list(table.columns))
     columns = builder.select_list(table, alias, items)
     root = options.get((), EmbedOptions())
     inner = sql.SQL("select {} from pgrst_source as {}{}").format(
         columns, sql.Identifier(alias), order_sql(alias, root.order, params))
-    return sql.SQL("with pgrst_source as ({}) ").format(mutation) + json_body(inner)
+    return sql.SQL("with pgrst_source as ({}) ").format(mutation) + json_body(inner, output, extra)
 
 
 def check_columns(table: Table, columns: list[str]) -> None:
@@ -302,61 +346,99 @@ def update_sql(table: Table, columns: list[str], body_json: str, filters: list[C
         "update {} as {} set {} from jsonb_populate_record(null::{}, {}::jsonb) as _p{} returning {}.*"
     ).format(
         table_ident(table), sql.Identifier(alias), sets, table_ident(table), params.bind(body_json),
-        where_sql(alias, filters, params), sql.Identifier(alias))
+        where_sql(alias, filters, params, columns=table.columns), sql.Identifier(alias))
 
 
 def delete_sql(table: Table, filters: list[Condition | Logic], params: Params) -> sql.Composable:
     alias = table.name
     return sql.SQL("delete from {} as {}{} returning {}.*").format(
-        table_ident(table), sql.Identifier(alias), where_sql(alias, filters, params), sql.Identifier(alias))
+        table_ident(table), sql.Identifier(alias), where_sql(alias, filters, params, columns=table.columns),
+        sql.Identifier(alias))
+
+
+def put_sql(table: Table, columns: list[str], body_json: str, key: dict[str, str], params: Params) -> sql.Composable:
+    """PUT: insert the one row whose primary key equals the URL's, or update it (docs: upsert_put).
+
+    A body whose key differs from the URL inserts nothing (the caller refuses that with PGRST115); the
+    extra `pgrst_inserted` column tells an insert (201) from an update (200)."""
+    check_columns(table, columns)
+    alias = sql.Identifier(table.name)
+    matches = sql.SQL(" and ").join(
+        sql.SQL("_p.{} = {}").format(sql.Identifier(c), params.bind(v)) for c, v in key.items())
+    updates = [c for c in columns if c not in key] or list(key)
+    return sql.SQL(
+        "insert into {} as {} ({}) select {} from jsonb_populate_record(null::{}, {}::jsonb) as _p where {} "
+        "on conflict ({}) do update set {} returning {}.*, ({}.xmax = 0) as pgrst_inserted"
+    ).format(
+        table_ident(table), alias, sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.SQL("_p.{}").format(sql.Identifier(c)) for c in columns),
+        table_ident(table), params.bind(body_json), matches,
+        sql.SQL(", ").join(map(sql.Identifier, key)),
+        sql.SQL(", ").join(sql.SQL("{} = excluded.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in updates),
+        alias, alias)
 
 
 def rpc_sql(cache: SchemaCache, fn: Function, args_json: str, given: list[str], items: list[SelectItem],
             options: dict[tuple[str, ...], EmbedOptions], limit: int | None, offset: int | None,
-            params: Params, whole_body: bool = False) -> sql.Composable:
-    """Call a function with named arguments taken from a JSON object (typed by the catalogue)."""
+            params: Params, whole_body: bool = False, output: Output = JSON_OUTPUT,
+            count: bool = False) -> tuple[sql.Composable, sql.Composable]:
+    """Call a function with named arguments taken from a JSON object (typed by the catalogue).
+
+    Returns the statement (body, rows, single row, total when `count`) and the query a planned count
+    explains. A set's rows are filtered once into a materialized CTE, so the function runs once even
+    when the total is counted beside the page."""
     fn_ident = sql.Identifier(fn.schema, fn.name)
+    ctes: list[sql.Composable] = []
+    from_args: sql.Composable = sql.SQL("")
     if whole_body:
         call = sql.SQL("{}({}::{})").format(fn_ident, params.bind(args_json), sql.SQL(fn.arguments[0].type))
-        prefix: sql.Composable = sql.SQL("")
-        from_args: sql.Composable = sql.SQL("")
     elif given:
         by_name = {a.name: a for a in fn.arguments}
         record = sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(by_name[n].type)) for n in given)
-        prefix = sql.SQL("with _args as (select * from json_to_record({}::json) as _a({})) ").format(
-            params.bind(args_json), record)
+        ctes.append(sql.SQL("_args as (select * from json_to_record({}::json) as _a({}))").format(
+            params.bind(args_json), record))
         call = sql.SQL("{}({})").format(fn_ident, sql.SQL(", ").join(
             sql.SQL("{} => _args.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in given))
         from_args = sql.SQL("_args, ")
     else:
-        prefix, from_args = sql.SQL(""), sql.SQL("")
         call = sql.SQL("{}()").format(fn_ident)
+
+    def with_ctes(extra: list[sql.Composable]) -> sql.Composable:
+        every = ctes + extra
+        return sql.SQL("with {} ").format(sql.SQL(", ").join(every)) if every else sql.SQL("")
+
     if fn.return_kind == "void":
-        return prefix + sql.SQL("select {} from {}(select 1) _one").format(call, from_args)
+        # the call first, then the four columns every statement answers (read from the end)
+        statement = with_ctes([]) + sql.SQL("select {}, '', 0, null, null from {}(select 1) _one").format(
+            call, from_args)
+        return statement, statement
     if fn.return_kind == "scalar" and not fn.returns_set:
-        return prefix + sql.SQL(
-            "select coalesce(to_json(_v)::text, 'null'), 1, null from {}lateral (select {} as _v) _one"
+        statement = with_ctes([]) + sql.SQL(
+            "select coalesce(to_json(_v)::text, 'null'), 1, null, 1 from {}lateral (select {} as _v) _one"
         ).format(from_args, call)
+        return statement, statement
     alias = fn.name
+    ident = sql.Identifier(alias)
     root = options.get((), EmbedOptions())
-    if fn.return_kind == "scalar":
-        inner = sql.SQL("select {}.* from {}lateral {} as {}{}{}{}").format(
-            sql.Identifier(alias), from_args, call, sql.Identifier(alias),
-            where_sql(alias, root.filters, params), order_sql(alias, root.order, params),
-            page_sql(limit, offset, params))
-        return prefix + sql.SQL(
-            "select coalesce(json_agg(_r.{}), '[]')::text, count(*), "
-            "case when count(*) = 1 then (json_agg(_r.{}) -> 0)::text end from ({}) _r"
-        ).format(sql.Identifier(alias), sql.Identifier(alias), inner)
-    rettable = _returned_table(cache, fn)
+    rettable = _returned_table(cache, fn) if fn.return_kind != "scalar" else None
     builder = SelectBuilder(cache, options, params)
-    columns = builder.select_list(rettable, alias, items)
-    inner = sql.SQL("select {} from {}lateral {} as {}{}{}{}").format(
-        columns, from_args, call, sql.Identifier(alias),
-        where_sql(alias, root.filters, params, builder.inner_joins), order_sql(alias, root.order, params),
-        page_sql(limit, offset, params))
-    return prefix + json_body(inner)
+    if fn.return_kind == "scalar":
+        columns: sql.Composable = sql.SQL("{}.*").format(ident)
+        element: sql.Composable = sql.SQL("_r.{}").format(ident)
+    else:
+        columns = builder.select_list(rettable, alias, items)
+        element = sql.SQL("_r")
+    where = where_sql(alias, root.filters, params, builder.inner_joins,
+                      rettable.columns if rettable is not None else None)
+    source = sql.SQL("pgrst_source as materialized (select {}.* from {}lateral {} as {}{})").format(
+        ident, from_args, call, ident, where)
+    page = sql.SQL("select {} from pgrst_source as {}{}{}").format(
+        columns, ident, order_sql(alias, root.order, params), page_sql(limit, offset, params))
+    total = sql.SQL("(select count(*) from pgrst_source)") if count else None
+    statement = with_ctes([source]) + json_body(page, output, total, element)
+    estimate = with_ctes([]) + sql.SQL("select 1 from {}lateral {} as {}{}").format(from_args, call, ident, where)
+    return statement, estimate
 
 
 def _returned_table(cache: SchemaCache, fn: Function) -> Table | None:
