@@ -6,6 +6,7 @@ validate input early and to explain refusals.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Final
 
 LEAD_STATUSES: Final = ("new", "contacted", "qualified", "proposal", "negotiation", "won", "lost")
@@ -15,9 +16,11 @@ SOURCE_CHANNELS: Final = (
 TEMPERATURES: Final = ("cold", "warm", "hot")
 OPEN_STATUSES: Final = ("new", "contacted", "qualified", "proposal", "negotiation")
 
-# Forward one stage at a time, any open stage to lost, lost back to new.
+# Forward one stage at a time, won or lost from any open stage (a deal closes from whatever stage it is in,
+# as in the CRMs sales teams use), lost back to new.
 STATUS_TRANSITIONS: Final[frozenset[tuple[str, str]]] = frozenset(
-    list(zip(OPEN_STATUSES, (*OPEN_STATUSES[1:], "won"), strict=True))
+    list(pairwise(OPEN_STATUSES))
+    + [(s, "won") for s in OPEN_STATUSES]
     + [(s, "lost") for s in OPEN_STATUSES]
     + [("lost", "new")]
 )

@@ -64,6 +64,9 @@ select is((select count(*) from public.tenant_members)::int, 0, 'a removed membe
 reset role;
 
 -- A removed owner (Anna) still holding her token: her former powers are gone with the membership.
+-- (Nomad, added above, becomes owner first: a tenant always keeps one, 007_tenant_member_roles.sql.)
+update public.tenant_members set role = 'owner'
+ where tenant_id = '11111111-1111-4111-8111-111111111111' and user_id = 'd0000000-0000-4000-8000-000000000001';
 delete from public.tenant_members
  where tenant_id = '11111111-1111-4111-8111-111111111111' and user_id = 'a0000000-0000-4000-8000-000000000001';
 set local role authenticated;

@@ -1,6 +1,6 @@
 -- Lead changes publish exactly one event of the right type and tenant, in the same transaction.
 begin;
-select plan(16);
+select plan(18);
 
 set local role authenticated;
 select set_config('request.jwt.claims',
@@ -43,8 +43,8 @@ rollback to savepoint before_rollback;
 select is((select count(*) from public.events)::int, (select n::int + 3 from before_count),
   'a rolled-back change emits no event');
 
-select throws_ok($$update public.leads set status = 'won' where id = '30000000-0000-4000-8000-000000000001'$$,
-  '23514', 'leads.status cannot move from contacted to won', 'an illegal status jump is refused, naming the statuses');
+select throws_ok($$update public.leads set status = 'negotiation' where id = '30000000-0000-4000-8000-000000000001'$$,
+  '23514', 'leads.status cannot move from contacted to negotiation', 'an illegal status jump is refused, naming the statuses');
 select throws_ok($$update public.leads set status = 'unknown' where id = '30000000-0000-4000-8000-000000000001'$$,
   '23514', null, 'an unknown status is refused');
 select lives_ok($$update public.leads set status = 'lost' where id = '30000000-0000-4000-8000-000000000001'$$,
@@ -53,6 +53,10 @@ select lives_ok($$update public.leads set status = 'new' where id = '30000000-00
   'lost may reopen to new');
 select throws_ok($$update public.leads set status = 'proposal' where id = '30000000-0000-4000-8000-000000000001'$$,
   '23514', 'leads.status cannot move from new to proposal', 'stages cannot be skipped');
+select lives_ok($$update public.leads set status = 'won' where id = '30000000-0000-4000-8000-000000000001'$$,
+  'a deal closes won from any open stage (here: new)');
+select throws_ok($$update public.leads set status = 'negotiation' where id = '30000000-0000-4000-8000-000000000001'$$,
+  '23514', 'leads.status cannot move from won to negotiation', 'a won deal does not reopen');
 select throws_ok($$insert into public.leads (name, email) values ('Dup', 'JULIA.BECKER@example.de')$$,
   '23505', null, 'email is unique per tenant, case-insensitively');
 reset role;

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from salesflow.leads import OPEN_STATUSES
 from tests.conftest import ACME, ANNA, member_claims
 
 BAD_INPUT = [
@@ -53,9 +54,27 @@ def test_an_illegal_status_jump_names_both_statuses(
     db: psycopg.Connection[Any], as_claims: Callable[[dict[str, Any]], psycopg.Connection[Any]]
 ) -> None:
     conn = as_claims(member_claims(ANNA, ACME))
-    with pytest.raises(psycopg.errors.CheckViolation, match=r"leads\.status cannot move from new to won") as refused:
-        conn.execute("update public.leads set status = 'won' where id = '10000000-0000-4000-8000-000000000001'")
+    with pytest.raises(psycopg.errors.CheckViolation,
+                       match=r"leads\.status cannot move from new to proposal") as refused:
+        conn.execute("update public.leads set status = 'proposal' where id = '10000000-0000-4000-8000-000000000001'")
     assert refused.value.diag.column_name == "status"
     db.rollback()
     row = db.execute("select status from public.leads where id = '10000000-0000-4000-8000-000000000001'").fetchone()
     assert row == ("new",)
+
+
+@pytest.mark.parametrize("stage", OPEN_STATUSES)
+def test_a_deal_closes_won_from_any_open_stage(
+    stage: str, db: psycopg.Connection[Any], as_claims: Callable[[dict[str, Any]], psycopg.Connection[Any]]
+) -> None:
+    """A buyer who signs after the proposal (or on first contact) is won without fake stages in between."""
+    conn = as_claims(member_claims(ANNA, ACME))
+    [(lead_id,)] = conn.execute("insert into public.leads (name) values ('Signs early') returning id").fetchall()
+    for step in OPEN_STATUSES[1:OPEN_STATUSES.index(stage) + 1]:
+        conn.execute("update public.leads set status = %s where id = %s", (step, lead_id))
+    conn.execute("update public.leads set status = 'won' where id = %s", (lead_id,))
+    assert conn.execute("select status from public.leads where id = %s", (lead_id,)).fetchone() == ("won",)
+    moves = conn.execute("select payload ->> 'from', payload ->> 'to' from public.events "
+                         "where type = 'lead.status_changed' and ordering_key = %s order by seq",
+                         (str(lead_id),)).fetchall()
+    assert moves[-1] == (stage, "won")
