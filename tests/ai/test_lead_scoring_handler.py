@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,9 @@ import pytest
 
 from salesflow.db.claims import act_as
 from tests.conftest import ACME, ANNA, member_claims
+from tests.polling import wait_until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture
@@ -71,7 +61,7 @@ def test_a_new_lead_is_scored_and_the_score_change_is_published(
             conn.commit()
             return row if row and row[3] is not None else None
 
-        score, temperature, reasons, _ = wait_for(scored)
+        score, temperature, reasons, _ = wait_until_sync(scored)
         assert score >= 70 and temperature == "hot"
         assert any("Kaufsignale" in r for r in reasons)  # Acme's locale is German
 
@@ -94,7 +84,7 @@ def test_a_new_lead_is_scored_and_the_score_change_is_published(
             conn.commit()
             return rows if rows and all(r[1] == "processed" for r in rows) and len(rows) == 2 else None
 
-        events = wait_for(updated_and_done)
+        events = wait_until_sync(updated_and_done)
         assert [e[0] for e in events] == ["lead.created", "lead.updated"]
         assert events[1][2]["changes"]["score"] == {"from": 0, "to": score}
         # The score change did not score the lead again: still exactly one AI call for it. No sleep needed:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import httpx
@@ -21,16 +20,7 @@ from salesflow.handlers.lead_scoring import score_new_lead
 from salesflow.transports.supabase import open_supabase
 from tests.ai.conftest import COMPLETIONS, FAST_POLICY, LLM_BASE, chat_completion
 from tests.conftest import ACME
-
-
-async def wait_for(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
+from tests.polling import wait_until
 
 
 async def test_a_lead_created_through_postgrest_is_scored_by_openai_over_rpc(database: str) -> None:
@@ -77,7 +67,7 @@ async def test_a_lead_created_through_postgrest_is_scored_by_openai_over_rpc(dat
                         return conn.execute("select score, temperature, score_reasons from public.leads "
                                             "where id = %s and scored_at is not null", (lead_id,)).fetchone()
 
-                assert await wait_for(scored) == (83, "hot", ["Fragt nach einem Angebot"])
+                assert await wait_until(scored, in_thread=True) == (83, "hot", ["Fragt nach einem Angebot"])
             finally:
                 engine.stop()
                 await asyncio.wait_for(task, 30)

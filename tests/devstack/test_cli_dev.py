@@ -15,6 +15,7 @@ import pytest
 
 from salesflow.settings import PROJECT_ROOT
 from tests.conftest import ACME
+from tests.polling import wait_until_sync
 
 CLI = [sys.executable, "-m", "salesflow.cli.main"]
 
@@ -47,15 +48,13 @@ def test_dev_serves_prints_keys_listens_and_stops_on_sigterm(database: str) -> N
         lead = httpx.post(f"{api}/rest/v1/leads", json={"name": "Seen by the dev listener", "tenant_id": ACME},
                           headers={"apikey": printed["anon key"], "Prefer": "return=representation",
                                    "Authorization": f"Bearer {printed['service_role key']}"}).json()[0]
-        deadline = time.monotonic() + 30
-        while True:
+        def handled() -> bool:
             with psycopg.connect(database) as conn:
                 found = conn.execute("select count(*) from public.analytics_events where lead_id = %s",
                                      (lead["id"],)).fetchone()
-            if found and found[0]:
-                break
-            assert time.monotonic() < deadline, "the --listen engine did not handle the lead's event"
-            time.sleep(0.1)
+            return bool(found and found[0])
+
+        wait_until_sync(handled, timeout=30, every=0.1, what="the --listen engine handling the lead's event")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:

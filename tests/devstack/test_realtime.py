@@ -19,20 +19,13 @@ from salesflow.devstack import DevStack
 from supabase import AsyncClient, acreate_client
 from tests.conftest import ACME, NORDLICHT
 from tests.devstack.conftest import PASSWORD
+from tests.polling import wait_until
 
 
 async def signed_in(stack: DevStack, email: str) -> AsyncClient:
     client = await acreate_client(stack.url, stack.anon_key)
     await client.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     return client
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 async def subscribe(client: AsyncClient, name: str, received: list[dict[str, Any]], event: str = "*",
@@ -62,7 +55,7 @@ async def test_subscribers_receive_only_rows_their_token_may_select(database: st
         # was going to be delivered before it has been: no sleep needed to prove what did not arrive.
         await anna.table("leads").insert({"name": "Acme sentinel"}).execute()
         await bea.table("leads").insert({"name": "Nordlicht sentinel"}).execute()
-        await eventually(lambda: any(c["record"].get("name") == "Acme sentinel" for c in anna_got)
+        await wait_until(lambda: any(c["record"].get("name") == "Acme sentinel" for c in anna_got)
                          and any(c["record"].get("name") == "Nordlicht sentinel" for c in nordlicht_only))
         assert [c["record"]["name"] for c in anna_got] == ["Acme big", "Acme sentinel"]
         assert len(nordlicht_only) == 4 and all(c["record"].get("tenant_id", NORDLICHT) == NORDLICHT
@@ -88,7 +81,7 @@ async def test_a_refreshed_access_token_changes_what_is_delivered(database: str)
         anna, bea = await signed_in(stack, "anna@acme.test"), await signed_in(stack, "bea@nordlicht.test")
         await anna.table("leads").insert({"name": "For Acme"}).execute()
         await bea.table("leads").insert({"name": "For Nordlicht"}).execute()
-        await eventually(lambda: len(received) == 1)
+        await wait_until(lambda: len(received) == 1)
         assert received[0]["record"]["name"] == "For Nordlicht"
 
         # Max switches his active tenant to Acme and refreshes his token: the hook now picks Acme.
@@ -100,10 +93,10 @@ async def test_a_refreshed_access_token_changes_what_is_delivered(database: str)
         assert claims_tenant(session.session.access_token, stack) == ACME
         await max_client.realtime.set_auth(session.session.access_token)
         # The access_token message has no reply: wait until the server holds the new claims for the channel.
-        await eventually(lambda: channel_tenants(stack) == {ACME})
+        await wait_until(lambda: channel_tenants(stack) == {ACME})
         await bea.table("leads").insert({"name": "For Nordlicht again"}).execute()
         await anna.table("leads").insert({"name": "For Acme again"}).execute()
-        await eventually(lambda: len(received) >= 2)
+        await wait_until(lambda: len(received) >= 2)
         # Nordlicht's row was committed before Acme's: had it been delivered, it would have come first.
         assert [r["record"]["name"] for r in received] == ["For Nordlicht", "For Acme again"]
         for client in (max_client, anna, bea):
@@ -143,14 +136,15 @@ async def test_phoenix_replies_heartbeats_and_refused_joins(database: str) -> No
                                       "ref": "3", "join_ref": "3"}))
             refused = json.loads(await ws.recv())
             assert refused["payload"]["status"] == "error" and "filter" in refused["payload"]["response"]["reason"]
-        # Without an API key, or with one signed by another secret, the websocket upgrade itself is refused.
+        # Without an API key, or with one signed by another secret, the websocket upgrade itself is refused,
+        # as the gateway refuses it (401).
         forged = jwt.encode({"role": "service_role"}, "another-secret-that-is-at-least-32-characters",
                             algorithm="HS256")
         for query in ("vsn=1.0.0", f"apikey={forged}&vsn=1.0.0"):
             with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
                 async with websockets.connect(f"ws://127.0.0.1:{stack.port}/realtime/v1/websocket?{query}"):
                     pass
-            assert refused.value.response.status_code == 403
+            assert refused.value.response.status_code == 401
 
 
 async def test_the_stack_reconnects_when_postgres_drops_its_connections(database: str) -> None:
@@ -166,7 +160,7 @@ async def test_the_stack_reconnects_when_postgres_drops_its_connections(database
                                   ).fetchone()
         assert killed is not None and killed[0] >= 1
         # the change feed comes back on a new backend (what happened in between is lost, as with Realtime)
-        await eventually(lambda: stack.hub is not None and stack.hub.listening.is_set()
+        await wait_until(lambda: stack.hub is not None and stack.hub.listening.is_set()
                          and stack.hub._listener_pid not in (None, old_pid), timeout=10)
         with psycopg.connect(database) as conn:
             conn.execute("insert into public.leads (tenant_id, name) values (%s, 'after the outage')", (ACME,))
@@ -183,7 +177,7 @@ async def test_the_stack_reconnects_when_postgres_drops_its_connections(database
             statuses.append(await inserted_through_rest())
         # each pooled connection that was killed may fail one request, with a clear 503, and no more
         assert statuses[-1] == 201 and set(statuses[:-1]) <= {503}, statuses
-        await eventually(lambda: any(r["record"]["name"] == "after the outage" for r in received))
+        await wait_until(lambda: any(r["record"]["name"] == "after the outage" for r in received))
         await service.remove_all_channels()
 
 
@@ -207,7 +201,7 @@ async def test_anon_receives_no_change_at_all(database: str) -> None:
                 conn.execute("update public.leads set status = 'contacted' where id = %s", (lead_id,))
                 conn.execute("delete from public.leads where id = %s", (lead_id,))
             # The service subscriber got all three: the hub has handled them for every session.
-            await eventually(lambda: [str(getattr(c["type"], "value", c["type"])) for c in seen_by_service]
+            await wait_until(lambda: [str(getattr(c["type"], "value", c["type"])) for c in seen_by_service]
                              == ["INSERT", "UPDATE", "DELETE"])
             # A heartbeat's reply travels the same ordered outbox: whatever was queued for anon came before it.
             await ws.send(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "2"}))
@@ -243,7 +237,7 @@ async def test_a_forged_access_token_on_a_joined_channel_gains_nothing(database:
                                       "payload": {"access_token": forged}, "ref": "2", "join_ref": "1"}))
             with psycopg.connect(database) as conn:
                 conn.execute("insert into public.leads (tenant_id, name) values (%s, 'Nordlicht only')", (NORDLICHT,))
-            await eventually(lambda: len(seen_by_service) == 1)
+            await wait_until(lambda: len(seen_by_service) == 1)
             await ws.send(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "3"}))
             frames = []
             while True:

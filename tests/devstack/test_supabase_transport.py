@@ -23,6 +23,7 @@ from salesflow.transports.supabase import SupabaseTenantData, SupabaseWakeup, op
 from tests.conftest import ACME, NORDLICHT
 from tests.devstack.conftest import PASSWORD
 from tests.engines import engine_running
+from tests.polling import wait_until
 
 # Long polls: an event handled quickly was woken by Realtime (or a catch-up), not found by polling.
 NO_POLLING = 60.0
@@ -40,14 +41,6 @@ def wakeup_of(engine: Engine) -> SupabaseWakeup:
     wakeup = engine.wakeup
     assert isinstance(wakeup, SupabaseWakeup)
     return wakeup
-
-
-async def wait_until(check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(check):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 def statuses(url: str, ids: list[str]) -> dict[str, int]:
@@ -89,7 +82,7 @@ async def test_processes_leads_created_through_postgrest(database: str) -> None:
                                            headers={"apikey": stack.anon_key, "Authorization": f"Bearer {token}"})
                 assert response.status_code == 201
         # the seed's own lead.created events are handled too; these five came through PostgREST
-        await wait_until(lambda: len([s for s in seen if s[0].startswith("Realtime")]) == 5)
+        await wait_until(lambda: len([s for s in seen if s[0].startswith("Realtime")]) == 5, in_thread=True)
         assert sorted(s for s in seen if s[0].startswith("Realtime")) == [(f"Realtime lead {i}", ACME)
                                                                            for i in range(5)]
         assert wakeup_of(engine).changes_seen >= 1
@@ -112,17 +105,17 @@ async def test_survives_the_stack_restarting_and_catches_up(database: str) -> No
     try:
         async with supabase_engine(stack, registry) as engine:
             before = emit(database, "test.restart", 3)
-            await wait_until(lambda: statuses(database, before) == {"processed": 3})
+            await wait_until(lambda: statuses(database, before) == {"processed": 3}, in_thread=True)
             await stack.stop()
             while_down = emit(database, "test.restart", 5)  # nobody is listening: Realtime drops these
             # the listener has noticed the outage (not a sleep: its own health check says so)
-            await wait_until(lambda: not wakeup_of(engine).connected)
+            await wait_until(lambda: not wakeup_of(engine).connected, in_thread=True)
             assert statuses(database, while_down) == {"pending": 5}
             stack = DevStack(database, port=port)
             await stack.start()
-            await wait_until(lambda: statuses(database, while_down) == {"processed": 5}, timeout=30)
+            await wait_until(lambda: statuses(database, while_down) == {"processed": 5}, timeout=30, in_thread=True)
             after = emit(database, "test.restart", 2)
-            await wait_until(lambda: statuses(database, after) == {"processed": 2})
+            await wait_until(lambda: statuses(database, after) == {"processed": 2}, in_thread=True)
             assert wakeup_of(engine).reconnects >= 1
     finally:
         await stack.stop()
@@ -139,7 +132,7 @@ async def test_survives_a_callback_that_raises(database: str) -> None:
     async with DevStack(database) as stack, supabase_engine(stack, registry) as engine:
         wakeup = wakeup_of(engine)
         first = emit(database, "test.callback")
-        await wait_until(lambda: statuses(database, first) == {"processed": 1})
+        await wait_until(lambda: statuses(database, first) == {"processed": 1}, in_thread=True)
         original = wakeup._on_insert
         broken = {"raised": 0}
 
@@ -150,13 +143,13 @@ async def test_survives_a_callback_that_raises(database: str) -> None:
 
         wakeup._on_insert = raising  # type: ignore[method-assign]
         second = emit(database, "test.callback")
-        await wait_until(lambda: broken["raised"] == 1)
-        await wait_until(lambda: statuses(database, second) == {"processed": 1})
+        await wait_until(lambda: broken["raised"] == 1, in_thread=True)
+        await wait_until(lambda: statuses(database, second) == {"processed": 1}, in_thread=True)
         # The subscription is re-created (the event itself may already have run through a poll, which comes
         # quickly right after work).
-        await wait_until(lambda: wakeup.reconnects >= 1)
+        await wait_until(lambda: wakeup.reconnects >= 1, in_thread=True)
         third = emit(database, "test.callback")
-        await wait_until(lambda: statuses(database, third) == {"processed": 1})
+        await wait_until(lambda: statuses(database, third) == {"processed": 1}, in_thread=True)
 
 
 def shared_handler(listener: str, runs: list[tuple[str, str, float, float]]) -> Registry:
@@ -177,7 +170,7 @@ async def test_two_listeners_never_run_one_event_at_the_same_time(database: str)
     async with DevStack(database) as stack, supabase_engine(stack, shared_handler("a", runs), batch=10), \
             supabase_engine(stack, shared_handler("b", runs), batch=10):
         ids = emit(database, "test.shared", 150)
-        await wait_until(lambda: statuses(database, ids) == {"processed": 150}, timeout=60)
+        await wait_until(lambda: statuses(database, ids) == {"processed": 150}, timeout=60, in_thread=True)
     # Both listeners took part, so the absence of overlaps below means something.
     assert {listener for listener, *_ in runs} == {"a", "b"}
     by_event: dict[str, list[tuple[float, float]]] = {}

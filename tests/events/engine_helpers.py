@@ -5,14 +5,12 @@ Imported by module name (pytest puts this folder on sys.path).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,8 @@ from salesflow.events.engine import Engine
 from salesflow.events.registry import Registry
 from salesflow.transports import open_postgres
 from tests.engines import engine_running
+from tests.polling import wait_until as wait_until  # the suite's one poll-until helper, for the tests here
+from tests.polling import wait_until_sync as wait_until_sync
 
 ACME = "11111111-1111-4111-8111-111111111111"
 NORDLICHT = "22222222-2222-4222-8222-222222222222"
@@ -59,23 +59,6 @@ def statuses(conn: psycopg.Connection[Any], ids: list[str] | None = None) -> dic
     ).fetchall()
     conn.commit()
     return {s: n for s, n in rows}
-
-
-async def wait_until(check: Callable[[], bool], timeout: float = 30.0, every: float = 0.02) -> None:
-    """Poll `check` (blocking, cheap) until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(every)
-
-
-def wait_until_sync(check: Callable[[], bool], timeout: float = 30.0, every: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(every)
 
 
 def running_engine(
