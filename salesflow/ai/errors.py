@@ -57,6 +57,25 @@ class BudgetExceeded(AIError):
         self.spent_usd = spent_usd
 
 
+class ModelNotAllowed(AIError):
+    """A route names a model the operator has not allowed (`ai_models`) or that has no price
+    (`ai_model_prices`). Raised before any request is sent, so nothing is spent on it."""
+
+    def __init__(self, provider: str, model: str, reason: str, allowed: list[str]) -> None:
+        problem = (
+            "has no price in ai_model_prices" if reason == "model_unpriced"
+            else "is not on the operator's allow-list (ai_models)"
+        )
+        super().__init__(
+            f"model {model!r} ({provider}) {problem}, so no request is sent; allowed models: "
+            f"{', '.join(allowed) or 'none'}. Publish the prompt with an allowed model, or the operator allows "
+            f"and prices it (`salesflow ai models allow`)"
+        )
+        self.provider = provider
+        self.model = model
+        self.reason = reason
+
+
 class StoreUnavailable(AIError):
     """The database (directly or through PostgREST) cannot be reached."""
 

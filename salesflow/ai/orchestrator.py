@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from salesflow.ai.errors import BudgetExceeded, StoreUnavailable
+from salesflow.ai.errors import BudgetExceeded, ModelNotAllowed, StoreUnavailable
 from salesflow.ai.ports import AIStore
 from salesflow.ai.privacy import mask_messages
 from salesflow.ai.prompts import DEFAULT_LABEL, Prompt, PromptCache
@@ -38,6 +38,8 @@ log = logging.getLogger("salesflow.ai")
 
 # A cacheable scenario's repeated request is answered from memory; its usage row names this "deployment".
 RESULT_CACHE = Deployment("cache", "result-cache")
+# `ai_reserve_budget`'s reasons for refusing a route's model (not the budget).
+MODEL_REFUSALS = frozenset({"model_not_allowed", "model_unpriced"})
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class AIResult:
 
     @property
     def cost_usd(self) -> float:
-        """What the call cost, from the price table (attempts of unpriced models count 0)."""
+        """What the call cost, from the price table (an attempt whose cost is unknown counts 0 here; the
+        budget counts it at the reservation's amount)."""
         return float(sum(float(row.get("cost_usd") or 0) for row in self.usage))
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class AIRuntime:
         remote: Provider | None = None,
         policy: RetryPolicy | None = None,
         prompt_ttl_seconds: float = 10.0,
+        prompt_cache_entries: int = 1000,
         result_ttl_seconds: float = 300.0,
         model_groups: Mapping[str, tuple[str, ...]] | None = None,
         today: Callable[[], date] | None = None,
@@ -109,7 +113,7 @@ class AIRuntime:
             providers[remote.name] = remote
         self.remote_name = remote.name if remote is not None else None
         self.router = Router(providers, policy)
-        self.prompts = PromptCache(prompt_ttl_seconds)
+        self.prompts = PromptCache(prompt_ttl_seconds, max_entries=prompt_cache_entries)
         self.model_groups = dict(model_groups or MODEL_GROUPS)
         self.result_ttl_seconds = result_ttl_seconds
         self._results: OrderedDict[str, tuple[float, BaseModel]] = OrderedDict()
@@ -198,10 +202,18 @@ class Orchestrator:
 
         paid = [d for d in plan if d.paid]
         if paid:
+            # The reservation is also the call-time check of the route's models: one that the operator has
+            # not allowed, or that has no price, is refused by name before any request is sent.
             budget = await self.store.reserve_budget(
                 tenant, sc.name, paid[0].provider, [d.model for d in paid], estimate_input_tokens(messages),
                 max_tokens,
             )
+            if budget.get("reason") in MODEL_REFUSALS:
+                log.error("AI route names a refused model",
+                          extra={"tenant_id": tenant, "scenario": sc.name, "model": budget.get("model"),
+                                 "reason": budget.get("reason"), "prompt_version": prompt.version})
+                raise ModelNotAllowed(str(budget.get("provider")), str(budget.get("model")),
+                                      str(budget.get("reason")), list(budget.get("allowed_models") or []))
             if not budget.get("allowed", True):
                 if budget.get("at_limit") == "refuse":
                     await call.track([Attempt(Deployment("budget", "-"), "budget_exceeded", 0.0, "-",
@@ -267,6 +279,8 @@ class _Call:
                 "prompt_locale": self.prompt.locale,
                 "provider": a.deployment.provider,
                 "model": a.model,
+                # prices the row when the API reports a model name of its own (not stored)
+                "requested_model": a.deployment.model,
                 "input_tokens": a.input_tokens,
                 "output_tokens": a.output_tokens,
                 "cached_tokens": a.cached_tokens,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -120,16 +121,35 @@ _Key = tuple[str, str | None, str, str | None]
 
 
 class PromptCache:
-    """Prompts by (name, tenant, label, locale), fetched through an AIStore and kept for `ttl_seconds`."""
+    """Prompts by (name, tenant, label, locale), fetched through an AIStore and fresh for `ttl_seconds`.
 
-    def __init__(self, ttl_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+    At most `max_entries` prompts are kept, the least recently used leaving first: keys grow with tenants,
+    and a long-running listener serving many tenants must not grow without bound. An entry past its TTL is
+    refetched before it is served; it stays (until evicted) only to answer while the database is away.
+    """
+
+    def __init__(
+        self, ttl_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic, max_entries: int = 1000
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1 (got {max_entries})")
         self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
         self._clock = clock
-        self._entries: dict[_Key, tuple[float, Prompt]] = {}
+        self._entries: OrderedDict[_Key, tuple[float, Prompt]] = OrderedDict()
         self._inflight: dict[_Key, asyncio.Future[Prompt]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def _keep(self, key: _Key, prompt: Prompt) -> None:
+        self._entries[key] = (self._clock(), prompt)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
     async def get(
         self,
@@ -144,6 +164,7 @@ class PromptCache:
         now = self._clock()
         entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self.ttl_seconds:
+            self._entries.move_to_end(key)
             return entry[1]
         pending = self._inflight.get(key)
         if pending is not None:
@@ -167,6 +188,8 @@ class PromptCache:
             row = await store.resolve_prompt(name, tenant_id, label, locale)
         except StoreUnavailable:
             if stale is not None:
+                if key in self._entries:  # (it may have been evicted while the fetch waited)
+                    self._entries.move_to_end(key)
                 return stale[1]
             return packaged_prompt(name, locale if locale in LOCALES else LOCALES[0])  # type: ignore[arg-type]
         if row is None:
@@ -176,7 +199,7 @@ class PromptCache:
                 f"`salesflow ai prompts seed`"
             )
         prompt = Prompt.from_row(row)
-        self._entries[key] = (self._clock(), prompt)
+        self._keep(key, prompt)
         return prompt
 
 

@@ -57,7 +57,9 @@ def _connect(database_url: str | None) -> psycopg.Connection[Any]:
         fail(f"cannot connect to {loc.describe()}: {exc}".strip(), code=1)
 
 
-def _rpc(conn: psycopg.Connection[Any], function: str, args: dict[str, Any]) -> Any:
+def _rpc(conn: psycopg.Connection[Any], function: str, args: dict[str, Any], commit: bool = True) -> Any:
+    """Call `public.<function>`; a refusal exits 2 with the database's message (and its hint, e.g. what is
+    allowed). With `commit=False` the caller commits, so several calls succeed or fail together."""
     # imported here: the command line starts without the database driver and its pool
     import psycopg
 
@@ -67,10 +69,12 @@ def _rpc(conn: psycopg.Connection[Any], function: str, args: dict[str, Any]) -> 
     try:
         row = conn.execute(f"select public.{function}({placeholders})", {k: adapt_argument(v) for k, v in args.items()})
         result = row.fetchone()
-        conn.commit()
+        if commit:
+            conn.commit()
     except psycopg.Error as exc:
         conn.rollback()
-        fail(exc.diag.message_primary or str(exc))
+        message = exc.diag.message_primary or str(exc)
+        fail(f"{message} ({exc.diag.message_hint})" if exc.diag.message_hint else message)
     return result[0] if result else None
 
 
@@ -229,15 +233,20 @@ def prompts_publish(
     for v in versions:
         _uuid(v["tenant_id"], "tenant_id")
     with _connect(database_url) as conn:
-        for v in versions:
-            published = _rpc(conn, "ai_publish_prompt", {
+        # One transaction: a file's locales are published together or not at all (a model the database
+        # refuses in one locale leaves the other unpublished too).
+        published = [
+            _rpc(conn, "ai_publish_prompt", {
                 "p_name": v["name"], "p_locale": v["locale"], "p_messages": v["messages"],
                 "p_model_config": v["model_config"], "p_tenant_id": v["tenant_id"], "p_labels": v["labels"],
                 "p_commit_message": v["commit_message"],
-            })
-            labels = ", ".join(published["labels"]) or "no labels"
-            typer.echo(f"published {published['name']} ({published['locale']}) version {published['version']} "
-                       f"[{labels}]")
+            }, commit=False)
+            for v in versions
+        ]
+        conn.commit()
+    for p in published:
+        labels = ", ".join(p["labels"]) or "no labels"
+        typer.echo(f"published {p['name']} ({p['locale']}) version {p['version']} [{labels}]")
 
 
 @prompts_app.command("seed")
@@ -394,3 +403,101 @@ def budget_show(
         print_json([{**r, **{k: float(r[k]) for k in ("limit_usd", "spent_usd", "reserved_usd")}} for r in rows])
         return
     print_table(names, [[r[n] for n in names] for r in rows])
+
+
+models_app = typer.Typer(
+    help="The operator's allow-list of paid models (ai_models): the only models prompts may name and calls use.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+ProviderOpt = typer.Option("openai", "--provider", help="The provider serving the model.")
+
+
+def _model_name(model: str, provider: str) -> None:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", provider):
+        fail(f"--provider must be a lower-case name like 'openai' (got {provider!r})")
+    if not model.strip() or len(model) > 200:
+        fail("MODEL must be a model name of 1 to 200 characters, as it is requested (e.g. gpt-4o-mini)")
+
+
+@models_app.command("list")
+def models_list(json_output: bool = JsonOpt, database_url: str | None = DbUrl) -> None:
+    """The allowed models and the price each is charged at (USD per million tokens)."""
+    with _connect(database_url) as conn:
+        cur = conn.execute(
+            "select a.provider, a.model, pr.model as priced_as, pr.input_usd_per_mtok, "
+            "pr.cached_input_usd_per_mtok, pr.output_usd_per_mtok "
+            "from public.ai_models a left join lateral private.ai_model_price(a.provider, a.model) pr on true "
+            "order by a.provider, a.model"
+        )
+        names = [d.name for d in cur.description or []]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    if json_output:
+        print_json([{k: float(v) if k.endswith("_mtok") and v is not None else v for k, v in r.items()} for r in rows])
+        return
+    print_table(names, [["(no price: refused)" if n == "priced_as" and r[n] is None else r[n] for n in names]
+                        for r in rows])
+
+
+@models_app.command("allow")
+def models_allow(
+    model: str = typer.Argument(..., help="The model name as it is requested, e.g. gpt-4o-mini."),
+    provider: str = ProviderOpt,
+    input_usd: float | None = typer.Option(None, "--input-usd", help="Price per million input tokens."),
+    cached_input_usd: float | None = typer.Option(None, "--cached-input-usd",
+                                                  help="Price per million cached input tokens."),
+    output_usd: float | None = typer.Option(None, "--output-usd", help="Price per million output tokens."),
+    database_url: str | None = DbUrl,
+) -> None:
+    """Allow MODEL for prompts and calls; with the three prices, (re)price it too. A model needs a price."""
+    _model_name(model, provider)
+    prices = {"--input-usd": input_usd, "--cached-input-usd": cached_input_usd, "--output-usd": output_usd}
+    given = {k: v for k, v in prices.items() if v is not None}
+    if given and len(given) < len(prices):
+        fail(f"pass all three prices or none; missing: {', '.join(k for k in prices if k not in given)}")
+    for option, value in given.items():
+        if value < 0:
+            fail(f"{option} must be >= 0 USD per million tokens (got {value})")
+    with _connect(database_url) as conn:
+        if given:
+            conn.execute(
+                "insert into public.ai_model_prices (provider, model, input_usd_per_mtok, cached_input_usd_per_mtok, "
+                "output_usd_per_mtok) values (%s, %s, %s, %s, %s) on conflict (provider, model) do update set "
+                "input_usd_per_mtok = excluded.input_usd_per_mtok, cached_input_usd_per_mtok = "
+                "excluded.cached_input_usd_per_mtok, output_usd_per_mtok = excluded.output_usd_per_mtok, "
+                "updated_at = now()",
+                (provider, model, input_usd, cached_input_usd, output_usd),
+            )
+        price = conn.execute("select pr.model from private.ai_model_price(%s, %s) pr where pr.model is not null",
+                             (provider, model)).fetchone()
+        if price is None:
+            conn.rollback()
+            fail(f"model {model!r} ({provider}) has no price in ai_model_prices, so prompts and calls naming it "
+                 "would be refused: pass --input-usd, --cached-input-usd and --output-usd (USD per million tokens)")
+        conn.execute("insert into public.ai_models (provider, model) values (%s, %s) on conflict do nothing",
+                     (provider, model))
+        conn.commit()
+    typer.echo(f"allowed {provider}/{model}, priced as {price[0]}")
+
+
+@models_app.command("remove")
+def models_remove(
+    model: str = typer.Argument(..., help="The model name as it is requested."),
+    provider: str = ProviderOpt,
+    database_url: str | None = DbUrl,
+) -> None:
+    """Take MODEL off the allow-list: prompts can no longer name it and calls naming it are refused."""
+    _model_name(model, provider)
+    with _connect(database_url) as conn:
+        removed = conn.execute("delete from public.ai_models where provider = %s and model = %s returning 1",
+                               (provider, model)).fetchone()
+        if removed is None:
+            fail(f"{provider}/{model} is not on the allow-list (see `salesflow ai models list`)")
+        labelled = conn.execute(
+            "select count(distinct p.id) from public.ai_prompts p join public.ai_prompt_labels l on l.prompt_id = p.id "
+            "where p.model_config -> 'models' ? %s", (model,)).fetchone()
+        conn.commit()
+    typer.echo(f"removed {provider}/{model}")
+    if labelled and labelled[0]:
+        typer.echo(f"{labelled[0]} labelled prompt version(s) name it: their calls are refused until a version "
+                   "with allowed models is published", err=True)

@@ -20,6 +20,7 @@ select tables_are('public', array[
   'ai_prompts',
   'ai_prompt_labels',
   'ai_model_prices',
+  'ai_models',
   'ai_usage',
   'ai_budgets',
   'ai_budget_periods',
@@ -123,6 +124,13 @@ select table_privs_are('public', 'ai_model_prices', 'authenticated', array['SELE
   'authenticated may select on ai_model_prices');
 select table_privs_are('public', 'ai_model_prices', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on ai_model_prices');
+
+-- public.ai_models (the operator's allow-list: members read it, only the operator writes it)
+select table_privs_are('public', 'ai_models', 'anon', '{}'::text[], 'anon has no privileges on ai_models');
+select table_privs_are('public', 'ai_models', 'authenticated', array['SELECT'],
+  'authenticated may select on ai_models');
+select table_privs_are('public', 'ai_models', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on ai_models');
 
 -- public.ai_usage
 select table_privs_are('public', 'ai_usage', 'anon', '{}'::text[], 'anon has no privileges on ai_usage');

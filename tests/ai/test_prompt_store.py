@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -94,6 +95,34 @@ async def test_moving_the_production_label_takes_effect_within_the_cache_ttl(sto
     await store.rpc("ai_set_prompt_label", {"p_name": "dm_opener", "p_locale": "de", "p_version": 1,
                                             "p_label": "staging"})
     assert (await cache.get(store, "dm_opener", ACME, label="staging")).version == 1
+
+
+async def test_the_prompt_cache_stays_bounded_and_evicts_the_least_recently_used(
+    shared_store: PostgresAIStore,
+) -> None:
+    fetched: list[str | None] = []
+
+    class Counted:
+        async def resolve_prompt(self, name: str, tenant_id: str | None, label: str, locale: str | None) -> Any:
+            fetched.append(tenant_id)
+            return await shared_store.resolve_prompt(name, tenant_id, label, locale)
+
+    store: Any = Counted()
+    cache = PromptCache(ttl_seconds=3600, max_entries=8)
+    # A listener serving many tenants: one key per tenant (each gets the global prompt).
+    tenants = [str(uuid.UUID(int=i + 1)) for i in range(40)]
+    for i, tenant in enumerate(tenants):
+        await cache.get(store, "dm_opener", tenant)
+        await cache.get(store, "dm_opener", tenants[0])  # the busy tenant is used all the time
+        assert len(cache) <= 8, i
+    assert len(cache) == 8 and len(fetched) == 40  # the busy tenant was never fetched again
+    fetched.clear()
+    await cache.get(store, "dm_opener", tenants[0])
+    for tenant in tenants[-7:]:
+        await cache.get(store, "dm_opener", tenant)
+    assert fetched == []  # the eight most recently used are cached
+    await cache.get(store, "dm_opener", tenants[1])
+    assert fetched == [tenants[1]]  # long evicted, fetched again
 
 
 async def test_a_missing_variable_fails_before_any_request(
