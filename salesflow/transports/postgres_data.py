@@ -1,21 +1,67 @@
-"""Handlers' data access on the postgres transport: `TenantData` over psycopg, scoped to one tenant."""
+"""Handlers' data access on the postgres transport: `TenantData` over psycopg, scoped to one tenant.
+
+The transport connects as the database owner, who is above every grant. Handlers' connections therefore
+become `service_role` when they are made, with the claims PostgREST sets for the service-role key and
+PostgREST's search path: the same role, grants and function behaviour as on the supabase transport. The
+pool serves nothing else, so the role is set once per connection (`set role`) instead of once per
+transaction as PostgREST does (`set local role`): the same effect without a round trip per call.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from salesflow.events.ports import TenantData
 from salesflow.transports.pools import new_pool
-from salesflow.transports.scoping import column_names, conflict_targets, refuse_tenant_move, scoped_rows, split_name
+from salesflow.transports.scoping import (
+    SERVICE_ROLE,
+    SERVICE_ROLE_CLAIMS,
+    column_names,
+    conflict_targets,
+    refuse_tenant_move,
+    scoped_args,
+    scoped_rows,
+    split_name,
+)
 
 # Whether a function returns a set (so rpc answers a list), by name: looked up once per process.
 _RETURNS_SET: dict[str, bool] = {}
+
+# What PostgREST sets for a request with the service-role key (its db-schemas plus extra search path).
+_AS_SERVICE_ROLE = sql.SQL(
+    "set role {role}; select set_config('request.jwt.claims', {claims}, false), "
+    "set_config('search_path', 'public, extensions', false)"
+).format(role=sql.Identifier(SERVICE_ROLE), claims=sql.Literal(json.dumps(SERVICE_ROLE_CLAIMS)))
+
+
+async def _become_service_role(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.execute(_AS_SERVICE_ROLE)
+
+
+async def _why_no_connection(url: str, exc: PoolTimeout) -> Exception:
+    """A pool timeout says only that no connection came; one direct attempt says why (the database is
+    away, or its user may not become service_role), which is what the engine logs and retries on."""
+    try:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=3) as conn:
+            await _become_service_role(conn)
+    except psycopg.errors.InsufficientPrivilege as cause:
+        return PermissionError(
+            f"handlers' data access runs as {SERVICE_ROLE}, and the database user cannot switch to it "
+            f"({cause.diag.message_primary}): connect as a member of {SERVICE_ROLE} "
+            f"(e.g. `grant {SERVICE_ROLE} to <user>`)"
+        )
+    except psycopg.OperationalError as cause:
+        return psycopg.OperationalError(f"cannot connect to the database: {str(cause).strip()}")
+    return exc
 
 
 def _qualified(name: str, what: str = "table") -> sql.Composed:
@@ -27,18 +73,32 @@ class PostgresTenantData:
     column types (`jsonb_populate_record`), the way PostgREST does, so handlers behave the same on both
     transports."""
 
-    def __init__(self, pool: AsyncConnectionPool, tenant_id: UUID, ensure_open: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, pool: AsyncConnectionPool, tenant_id: UUID, ensure_open: Callable[[], Awaitable[None]],
+                 url: str = "") -> None:
         self._pool = pool
         self._tenant_id = tenant_id
         self._ensure_open = ensure_open
+        self._url = url
 
     @property
     def tenant_id(self) -> UUID:
         return self._tenant_id
 
-    async def _rows(self, query: sql.Composed, params: Sequence[Any]) -> list[dict[str, Any]]:
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A service_role connection. What the grants or a database promise refuse (SQLSTATE 42501) is a
+        PermissionError, as on the supabase transport."""
         await self._ensure_open()
-        async with self._pool.connection() as conn:
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise await _why_no_connection(self._url, exc) from exc
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise PermissionError(exc.diag.message_primary or str(exc).strip()) from exc
+
+    async def _rows(self, query: sql.Composed, params: Sequence[Any]) -> list[dict[str, Any]]:
+        async with self._connection() as conn:
             cur = await conn.execute(query, params)
             if cur.description is None:
                 return []
@@ -63,11 +123,14 @@ class PostgresTenantData:
         if on_conflict is not None:
             keys = conflict_targets(on_conflict)
             conflict = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
-            updates = [n for n in names if n not in keys and n != "tenant_id"]
-            if ignore_duplicates or not updates:
+            if ignore_duplicates:
                 query += sql.SQL(" on conflict ({}) do nothing").format(conflict)
             else:
-                query += sql.SQL(" on conflict ({}) do update set {} where t.tenant_id = excluded.tenant_id").format(
+                # PostgREST's merge: every given column, tenant_id included, so the database's own promise
+                # (trigger a_row_keeps_its_tenant) refuses a conflict with another tenant's row in this very
+                # statement, on both transports.
+                updates = [n for n in names if n not in keys] or keys
+                query += sql.SQL(" on conflict ({}) do update set {}").format(
                     conflict,
                     sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates),
                 )
@@ -133,14 +196,12 @@ class PostgresTenantData:
 
     async def rpc(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
         target = _qualified(function, "function")
-        arguments = dict(args or {})
-        names = column_names(list(arguments), "args")
+        arguments = scoped_args(self._tenant_id, function, args or {})
         call = sql.SQL("{}({})").format(
-            target, sql.SQL(", ").join(sql.SQL("{} => %s").format(sql.Identifier(n)) for n in names)
+            target, sql.SQL(", ").join(sql.SQL("{} => %s").format(sql.Identifier(n)) for n in arguments)
         )
         params = [Jsonb(v) if isinstance(v, (dict, list)) else v for v in arguments.values()]
-        await self._ensure_open()
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             rows = await (await conn.execute(sql.SQL("select to_jsonb(r) from {} r").format(call), params)).fetchall()
             returns_set = _RETURNS_SET.get(function)
             if returns_set is None:
@@ -159,10 +220,11 @@ class PostgresTenantData:
 
 
 class PostgresTenantDataFactory:
-    """Makes `PostgresTenantData` for each event's tenant, sharing one pool."""
+    """Makes `PostgresTenantData` for each event's tenant, sharing one pool of service_role connections."""
 
     def __init__(self, url: str, pool_size: int = 8) -> None:
-        self.pool = new_pool(url, pool_size, "salesflow-handlers")
+        self.url = url
+        self.pool = new_pool(url, pool_size, "salesflow-handlers", configure=_become_service_role)
         self._opened = False
 
     async def open(self) -> None:
@@ -172,7 +234,7 @@ class PostgresTenantDataFactory:
             self._opened = True
 
     def for_tenant(self, tenant_id: UUID) -> TenantData:
-        return PostgresTenantData(self.pool, tenant_id, self.open)
+        return PostgresTenantData(self.pool, tenant_id, self.open, self.url)
 
     async def close(self) -> None:
         if self._opened:

@@ -15,6 +15,10 @@ from uuid import UUID
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
+# The role handlers' data access runs as on every transport, and the JWT claims PostgREST sets for it.
+SERVICE_ROLE = "service_role"
+SERVICE_ROLE_CLAIMS = {"role": SERVICE_ROLE}
+
 
 def split_name(name: str, what: str) -> tuple[str, str]:
     """`name` or `schema.name` as (schema, name), schema `public` by default; ValueError names `what`."""
@@ -51,6 +55,33 @@ def scoped_rows(tenant_id: UUID, rows: Sequence[Mapping[str, Any]]) -> list[dict
         column_names(list(row), f"rows[{i}]")
         scoped.append({**jsonable(row), "tenant_id": str(tenant_id)})
     return scoped
+
+
+def scoped_args(tenant_id: UUID, function: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """A function call's arguments as JSON-ready values, refused when any of them names another tenant.
+
+    The SQL API's convention: a function that acts for a tenant takes it as `p_tenant_id`, and rows it
+    writes carry `tenant_id` (e.g. `ai_track_usage(p_rows)`). Under the service role nothing else scopes
+    them, so every such value, at any depth, must be the event's tenant (NULL, which some functions read
+    as "every tenant" or "global", is refused too). Functions without a tenant argument act as the
+    service role, bound by its grants.
+    """
+    def check(value: Any, where: str) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                if key in _TENANT_KEYS and str(inner) != str(tenant_id):
+                    raise PermissionError(f"{function}: {where}{key} is {inner}, not this event's tenant {tenant_id}")
+                check(inner, f"{where}{key}.")
+        elif isinstance(value, list | tuple):
+            for i, inner in enumerate(value):
+                check(inner, f"{where[:-1]}[{i}].")
+
+    column_names(list(args), "args")
+    check(args, "")
+    return dict(jsonable(args))
+
+
+_TENANT_KEYS = frozenset({"tenant_id", "p_tenant_id"})
 
 
 def refuse_tenant_move(values: Mapping[str, Any]) -> None:

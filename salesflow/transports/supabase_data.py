@@ -1,10 +1,17 @@
-"""Handlers' data access on the supabase transport: `TenantData` over PostgREST, scoped to one tenant."""
+"""Handlers' data access on the supabase transport: `TenantData` over PostgREST, scoped to one tenant.
+
+An upsert is one PostgREST request (`on_conflict` + `resolution=merge-duplicates`), so one statement: the
+database refuses a merge into another tenant's row inside it (trigger `a_row_keeps_its_tenant`, migration
+20261201130000), which a look-then-upsert could only approximate with a race between the two requests.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
+
+from postgrest.exceptions import APIError
 
 from salesflow.events.ports import TenantData
 from salesflow.transports.scoping import (
@@ -12,12 +19,26 @@ from salesflow.transports.scoping import (
     conflict_targets,
     jsonable,
     refuse_tenant_move,
+    scoped_args,
     scoped_rows,
     split_name,
 )
 
 if TYPE_CHECKING:
     from salesflow.transports.supabase import SupabaseApi
+
+T = TypeVar("T")
+
+
+async def _answer(call: Awaitable[T]) -> T:
+    """The call's answer; what the grants or a database promise refuse (SQLSTATE 42501, HTTP 401/403) is a
+    PermissionError, as on the postgres transport."""
+    try:
+        return await call
+    except APIError as exc:
+        if exc.code == "42501":
+            raise PermissionError(exc.message or str(exc)) from exc
+        raise
 
 
 class SupabaseTenantData:
@@ -37,18 +58,6 @@ class SupabaseTenantData:
         client = await self.api.client()
         return (client.schema(schema) if schema != "public" else client.postgrest).table(name)
 
-    async def _refuse_foreign_conflicts(self, table: str, rows: list[dict[str, Any]], keys: list[str]) -> None:
-        # PostgREST cannot say `do update … where t.tenant_id = excluded.tenant_id`: look first, so a merge
-        # never takes over another tenant's row.
-        conditions = []
-        for row in rows:
-            parts = [f"{k}.is.null" if row.get(k) is None else f"{k}.eq.{_quote(row[k])}" for k in keys]
-            conditions.append(f"and({','.join(parts)})" if len(parts) > 1 else parts[0])
-        query = (await self._table(table)).select(",".join(keys)).neq("tenant_id", str(self._tenant_id))
-        found = await query.or_(",".join(conditions)).limit(1).execute()
-        if found.data:
-            raise PermissionError(f"{table}: a row with {found.data[0]} belongs to another tenant")
-
     async def insert(
         self,
         table: str,
@@ -61,13 +70,11 @@ class SupabaseTenantData:
         scoped = scoped_rows(self._tenant_id, rows)
         builder = await self._table(table)
         if on_conflict is None:
-            result = await builder.insert(scoped).execute()
+            result = await _answer(builder.insert(scoped).execute())
         else:
             keys = conflict_targets(on_conflict)
-            if not ignore_duplicates:
-                await self._refuse_foreign_conflicts(table, scoped, keys)
-            result = await builder.upsert(scoped, on_conflict=",".join(keys),
-                                          ignore_duplicates=ignore_duplicates).execute()
+            result = await _answer(builder.upsert(scoped, on_conflict=",".join(keys),
+                                                  ignore_duplicates=ignore_duplicates).execute())
         return list(result.data or [])
 
     async def upsert(
@@ -93,26 +100,21 @@ class SupabaseTenantData:
         query = self._filtered((await self._table(table)).select(",".join(wanted) or "*"), filters or {})
         if limit is not None:
             query = query.limit(int(limit))
-        return list((await query.execute()).data or [])
+        return list((await _answer(query.execute())).data or [])
 
     async def update(
         self, table: str, values: Mapping[str, Any], match: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         refuse_tenant_move(values)
         query = self._filtered((await self._table(table)).update(jsonable(values)), match)
-        return list((await query.execute()).data or [])
+        return list((await _answer(query.execute())).data or [])
 
     async def rpc(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
-        return await self.api.rpc(function, jsonable(args or {}))
+        return await _answer(self.api.rpc(function, scoped_args(self._tenant_id, function, args or {})))
 
 
 def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _quote(value: Any) -> str:
-    text = _text(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class SupabaseTenantDataFactory:

@@ -1,4 +1,5 @@
-"""`TenantData` (postgres transport): a handler reads and writes only its event's tenant, whatever it asks."""
+"""`TenantData` (postgres transport): a handler reads and writes only its event's tenant, whatever it asks.
+What both transports share (role, grants, racing upserts): tests/devstack/test_tenant_data_transports.py."""
 
 from __future__ import annotations
 
@@ -52,8 +53,10 @@ async def test_upsert_never_overwrites_another_tenants_row(acme: TenantData, db:
     db.execute("insert into public.analytics_events (tenant_id, event_id, handler, type, value) "
                "values (%s, %s, 'h', 't.x', 1)", (NORDLICHT, event_id))
     db.commit()
-    assert await acme.upsert("analytics_events", [{"event_id": event_id, "handler": "h", "type": "t.x",
-                                                   "value": 99}], on_conflict="event_id,handler") == []
+    # Refused like on the supabase transport (the database's trigger), not silently skipped.
+    with pytest.raises(PermissionError, match="analytics_events: the row with this key belongs to another tenant"):
+        await acme.upsert("analytics_events", [{"event_id": event_id, "handler": "h", "type": "t.x", "value": 99}],
+                          on_conflict="event_id,handler")
     row = db.execute("select tenant_id::text, value from public.analytics_events where event_id = %s",
                      (event_id,)).fetchone()
     assert row == (NORDLICHT, 1.0)
