@@ -182,9 +182,12 @@ class TenantData(Protocol):
     """Reads and writes for handlers, scoped to one tenant (the event's).
 
     Tables are named `table` (schema public) or `schema.table`. Rows are JSON-like dicts; values are cast
-    by the database to the column types, as PostgREST does. The implementation sets `tenant_id` on every
-    inserted row (a row naming another tenant is refused) and adds `tenant_id = <tenant>` to every
-    filter, because the service role bypasses RLS (DESIGN.md, principle 4).
+    by the database to the column types, as PostgREST does. Every transport runs these calls as
+    `service_role` (its grants, and the claims PostgREST sets for the service-role key). Because that role
+    bypasses RLS, the implementation sets `tenant_id` on every inserted row (a row naming another tenant is
+    refused), adds `tenant_id = <tenant>` to every filter, and refuses an rpc argument `p_tenant_id` or
+    `tenant_id` naming another tenant (DESIGN.md, principle 4). What the grants or the database refuse
+    (SQLSTATE 42501), such as an upsert whose key matches another tenant's row, raises PermissionError.
     """
 
     @property
