@@ -3,7 +3,9 @@
 Body: {"name": str, "email"?: str, "phone"?: str, "company"?: str, "source_channel"?: str}. The lead is
 written through PostgREST with the caller's own JWT, so RLS and the tenant default apply exactly as for
 the browser; this function only adds validation with messages that name the field. `verify_jwt` is on
-(the default): the gateway refuses callers without a valid token before this code runs.
+(the default): the gateway refuses callers without a valid token before this code runs. The answer is
+`application/json` (a function's own content type, whatever PostgREST answered), so `functions.invoke`
+in supabase-js hands the caller an object.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-CHANNELS = ("whatsapp", "instagram", "facebook", "linkedin", "telegram", "sms", "email", "web", "referral",
-            "unknown")
+from salesflow.leads import SOURCE_CHANNELS
+
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 ()/.-]{5,25}[0-9]$")
 FIELDS = ("name", "email", "phone", "company", "source_channel")
@@ -53,8 +55,8 @@ def validate(body: Any) -> dict[str, str] | Response:
     if body.get("company"):
         lead["company"] = body["company"].strip()
     if body.get("source_channel"):
-        if body["source_channel"] not in CHANNELS:
-            return invalid("source_channel", f"must be one of {', '.join(CHANNELS)}")
+        if body["source_channel"] not in SOURCE_CHANNELS:
+            return invalid("source_channel", f"must be one of {', '.join(SOURCE_CHANNELS)}")
         lead["source_channel"] = body["source_channel"]
     return lead
 
@@ -70,14 +72,14 @@ async def handle(request: Request) -> Response:
     lead = validate(body)
     if isinstance(lead, Response):
         return lead
-    headers = {"Authorization": request.headers["authorization"],
-               "apikey": request.headers.get("apikey") or request.headers["authorization"][7:],
+    env = request.state.env
+    # The caller's JWT decides the role (RLS applies); the apikey is the project's, as in an edge function.
+    headers = {"Authorization": request.headers["authorization"], "apikey": env["SUPABASE_ANON_KEY"],
                "Prefer": "return=representation", "Accept": "application/vnd.pgrst.object+json"}
-    async with httpx.AsyncClient(base_url=str(request.base_url), timeout=10) as http:
+    async with httpx.AsyncClient(base_url=env["SUPABASE_URL"], timeout=10) as http:
         response = await http.post("/rest/v1/leads", json=lead, headers=headers)
     if response.status_code == 409:
         return JSONResponse({"error": "duplicate", "field": "email",
                              "message": "email: a lead with this email already exists in your tenant"},
                             status_code=409)
-    return Response(response.content, status_code=response.status_code,
-                    media_type=response.headers.get("content-type", "application/json"))
+    return JSONResponse(response.json(), status_code=response.status_code)

@@ -3,7 +3,19 @@
 Passwords are bcrypt hashes in `auth.users.encrypted_password` (what Supabase Auth stores). Access tokens
 carry GoTrue's claims and are passed through the project's custom access token hook, called as
 `supabase_auth_admin` exactly as Supabase Auth calls it, so `tenant_id` is the claim production issues.
-Refresh tokens live in `auth.refresh_tokens` and rotate on use.
+
+Refresh tokens live in `auth.refresh_tokens` (one `session_id` per sign-in, each token's `parent` the one it
+replaced) and rotate on use the way Supabase Auth (GoTrue) rotates them:
+- a token that is still active is swapped for a new one;
+- the token just rotated out (the parent of the active one, e.g. re-sent by a second tab that missed the
+  rotation) returns the session's active token instead of branching the session;
+- an older rotated-out token re-sent within `refresh_token_reuse_interval` (config.toml) of its rotation
+  also returns the active token (a burst of concurrent refreshes);
+- beyond that it is reuse: the whole session is revoked (every token of it) and the answer is 400
+  `refresh_token_already_used` "Invalid Refresh Token: Already Used".
+Logout deletes the session's tokens, as GoTrue deletes the session.
+
+A bearer token Auth cannot verify is answered as GoTrue answers it: 403 `bad_jwt`.
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 
 from salesflow.devstack.context import StackContext
 from salesflow.devstack.errors import ApiError
-from salesflow.devstack.keys import sign
+from salesflow.devstack.keys import TokenError, sign, verify
 
 API_VERSION = "2024-01-01"
 
@@ -37,6 +49,8 @@ class AuthConfig:
     jwt_expiry: int = 3600
     enable_signup: bool = False
     hook_function: tuple[str, str] | None = ("public", "custom_access_token_hook")
+    refresh_token_rotation: bool = True
+    refresh_token_reuse_interval: int = 10
 
 
 class AuthError(Exception):
@@ -87,8 +101,26 @@ class AuthService:
         return await cur.fetchone()
 
     async def access_token(self, conn: psycopg.AsyncConnection[Any], user: dict[str, Any], session_id: str,
-                           method: str = "password") -> dict[str, Any]:
-        """Sign a session for `user`, its claims passed through the custom access token hook."""
+                           method: str = "password", *, parent: str | None = None,
+                           refresh_token: str | None = None) -> dict[str, Any]:
+        """Sign a session for `user`, its claims passed through the custom access token hook. A new refresh
+        token (child of `parent`) is stored unless `refresh_token`, the session's active one, is handed back."""
+        async with conn.transaction():
+            claims = await self._claims(conn, user, session_id, method)
+            if refresh_token is None:
+                refresh_token = secrets.token_urlsafe(24)
+                await conn.execute(
+                    "insert into auth.refresh_tokens (token, user_id, session_id, parent) values (%s, %s, %s, %s)",
+                    (refresh_token, user["id"], session_id, parent))
+            await conn.execute("update auth.users set last_sign_in_at = now() where id = %s", (user["id"],))
+        return {
+            "access_token": sign(claims, self.ctx.jwt_secret), "token_type": "bearer",
+            "expires_in": self.config.jwt_expiry, "expires_at": claims["exp"],
+            "refresh_token": refresh_token, "user": user_json(user),
+        }
+
+    async def _claims(self, conn: psycopg.AsyncConnection[Any], user: dict[str, Any], session_id: str,
+                      method: str) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": f"{self.ctx.api_url}/auth/v1", "sub": str(user["id"]), "aud": user["aud"] or "authenticated",
@@ -98,37 +130,29 @@ class AuthService:
             "amr": [{"method": method, "timestamp": now}], "session_id": session_id,
             "is_anonymous": bool(user["is_anonymous"]),
         }
-        async with conn.transaction():
-            return await self._issue(conn, user, claims, now, session_id, method)
-
-    async def _issue(self, conn: psycopg.AsyncConnection[Any], user: dict[str, Any], claims: dict[str, Any],
-                     now: int, session_id: str, method: str) -> dict[str, Any]:
-        if self.config.hook_function:
-            event = {"user_id": str(user["id"]), "claims": claims, "authentication_method": method}
-            # Supabase Auth connects as supabase_auth_admin to run the hook: its grants apply, not ours
-            await conn.execute("set local role supabase_auth_admin")
-            cur = await conn.execute(
-                sql.SQL("select {}(%s::jsonb)").format(sql.Identifier(*self.config.hook_function)),
-                (json.dumps(event),))
-            result = (await cur.fetchone())[0]  # type: ignore[index]
-            await conn.execute("reset role")
-            if not isinstance(result, dict) or not isinstance(result.get("claims"), dict):
-                raise AuthError(500, "unexpected_failure", "custom access token hook returned no claims object")
-            claims = result["claims"]
-        refresh = secrets.token_urlsafe(24)
-        await conn.execute(
-            "insert into auth.refresh_tokens (token, user_id, session_id) values (%s, %s, %s)",
-            (refresh, user["id"], session_id))
-        await conn.execute("update auth.users set last_sign_in_at = now() where id = %s", (user["id"],))
-        return {
-            "access_token": sign(claims, self.ctx.jwt_secret), "token_type": "bearer",
-            "expires_in": self.config.jwt_expiry, "expires_at": claims.get("exp", now + self.config.jwt_expiry),
-            "refresh_token": refresh, "user": user_json(user),
-        }
+        if not self.config.hook_function:
+            return claims
+        event = {"user_id": str(user["id"]), "claims": claims, "authentication_method": method}
+        # Supabase Auth connects as supabase_auth_admin to run the hook: its grants apply, not ours
+        await conn.execute("set local role supabase_auth_admin")
+        cur = await conn.execute(
+            sql.SQL("select {}(%s::jsonb)").format(sql.Identifier(*self.config.hook_function)),
+            (json.dumps(event),))
+        result = (await cur.fetchone())[0]  # type: ignore[index]
+        await conn.execute("reset role")
+        if not isinstance(result, dict) or not isinstance(result.get("claims"), dict):
+            raise AuthError(500, "unexpected_failure", "custom access token hook returned no claims object")
+        hooked: dict[str, Any] = result["claims"]
+        # GoTrue checks the hook's claims the same way: a token must expire and name its subject and role
+        missing = [c for c in ("exp", "sub", "role") if c not in hooked]
+        if missing:
+            raise AuthError(500, "unexpected_failure",
+                            f"custom access token hook: output claims lack {', '.join(missing)}")
+        return hooked
 
     async def token(self, request: Request) -> Response:
         try:
-            self.ctx.caller(request)
+            self.ctx.gateway(request)
             grant = request.query_params.get("grant_type")
             body = await _body(request)
             assert self.ctx.pool is not None
@@ -136,7 +160,8 @@ class AuthService:
                 if grant == "password":
                     return _ok(await self._password(conn, body))
                 if grant == "refresh_token":
-                    return _ok(await self._refresh(conn, body))
+                    refreshed = await self._refresh(conn, body)
+                    return refreshed if isinstance(refreshed, Response) else _ok(refreshed)
             raise AuthError(400, "validation_failed",
                             f"grant_type {grant!r} is not supported: use password or refresh_token")
         except AuthError as exc:
@@ -158,31 +183,68 @@ class AuthService:
             raise AuthError(400, "user_banned", "User is banned")
         return await self.access_token(conn, user, str(uuid.uuid4()))
 
-    async def _refresh(self, conn: psycopg.AsyncConnection[Any], body: dict[str, Any]) -> dict[str, Any]:
+    async def _refresh(self, conn: psycopg.AsyncConnection[Any], body: dict[str, Any]) -> dict[str, Any] | Response:
         token = str(body.get("refresh_token") or "")
-        async with conn.transaction():  # the old token is spent only if the new session is issued
+        if not token:
+            return JSONResponse({"error": "invalid_request", "error_description": "refresh_token required"},
+                                status_code=400, headers={"X-Supabase-Api-Version": API_VERSION})
+        async with conn.transaction():
+            # the row lock serialises two tabs refreshing the same token at once
             cur = await conn.execute(
-                "update auth.refresh_tokens set revoked = true, updated_at = now() where token = %s "
-                "and not revoked returning user_id, session_id", (token,))
+                "select user_id, session_id, revoked, now() - updated_at > make_interval(secs => %s) "
+                "from auth.refresh_tokens where token = %s for update",
+                (self.config.refresh_token_reuse_interval, token))
             row = await cur.fetchone()
             if row is None:
                 raise AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
-            user = await self._user(conn, "id", row[0])
+            user_id, session_id, revoked, beyond_reuse_interval = row
+            user = await self._user(conn, "id", user_id)
             if user is None:
                 raise AuthError(400, "user_not_found", "User from refresh token not found")
-            return await self.access_token(conn, user, str(row[1] or uuid.uuid4()), method="token_refresh")
+            if user["banned_until"] is not None:
+                raise AuthError(400, "user_banned", "Invalid Refresh Token: User Banned")
+            session = str(session_id or uuid.uuid4())
+            if not revoked:
+                await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() where token = %s",
+                                   (token,))
+                return await self.access_token(conn, user, session, method="token_refresh", parent=token)
+            cur = await conn.execute(
+                "select token, parent from auth.refresh_tokens where session_id = %s and not revoked "
+                "order by id desc limit 1 for update", (session_id,))
+            active = await cur.fetchone()
+            if active is not None and (active[1] == token or not beyond_reuse_interval):
+                # the client missed the answer to its own refresh, or tabs refreshed together: hand back
+                # the session's active token, never a second branch of the session
+                return await self.access_token(conn, user, session, method="token_refresh", refresh_token=active[0])
+            if self.config.refresh_token_rotation:
+                await conn.execute("delete from auth.refresh_tokens where session_id = %s", (session_id,))
+        # committed: the session stays revoked although the request fails
+        raise AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
 
     async def _bearer_user(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
-        caller = self.ctx.caller(request)
-        sub = caller.claims.get("sub")
-        if not sub or caller.role != "authenticated":
-            raise AuthError(401, "no_authorization", "This endpoint requires a Bearer token of a signed-in user")
+        """The signed-in user of the bearer token, refused as GoTrue refuses (401 without a bearer, 403
+        `bad_jwt` for a token it cannot verify or one without a subject)."""
+        self.ctx.gateway(request)
+        token = self.ctx.bearer(request)
+        if not token:
+            raise AuthError(401, "no_authorization", "This endpoint requires a valid Bearer token")
+        try:
+            claims = verify(token, self.ctx.jwt_secret)
+        except TokenError as exc:
+            raise AuthError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {exc.reason}") from None
+        sub = claims.get("sub")
+        if not sub:
+            raise AuthError(403, "bad_jwt", "invalid claim: missing sub claim")
+        try:
+            uuid.UUID(str(sub))
+        except ValueError:
+            raise AuthError(400, "bad_jwt", "invalid claim: sub claim must be a UUID") from None
         assert self.ctx.pool is not None
         async with self.ctx.pool.connection() as conn:
             user = await self._user(conn, "id", sub)
         if user is None:
             raise AuthError(403, "user_not_found", "User from sub claim in JWT does not exist")
-        return user, caller.claims
+        return user, claims
 
     async def user(self, request: Request) -> Response:
         try:
@@ -197,19 +259,24 @@ class AuthService:
             scope = request.query_params.get("scope", "global")
             assert self.ctx.pool is not None
             async with self.ctx.pool.connection() as conn:
-                if scope == "local" and claims.get("session_id"):
-                    await conn.execute("update auth.refresh_tokens set revoked = true where session_id = %s",
-                                       (claims["session_id"],))
+                # GoTrue deletes the sessions, and their refresh tokens with them
+                if scope not in ("global", "local", "others"):
+                    raise AuthError(400, "validation_failed", f"scope {scope!r}: use global, local or others")
+                session = claims.get("session_id")
+                if scope == "local" and session:
+                    await conn.execute("delete from auth.refresh_tokens where session_id = %s", (session,))
+                elif scope == "others" and session:
+                    await conn.execute("delete from auth.refresh_tokens where user_id = %s "
+                                       "and session_id is distinct from %s", (user["id"], session))
                 else:
-                    await conn.execute("update auth.refresh_tokens set revoked = true where user_id = %s",
-                                       (user["id"],))
+                    await conn.execute("delete from auth.refresh_tokens where user_id = %s", (user["id"],))
             return Response(status_code=204)
         except (AuthError, ApiError) as exc:
             return exc.response()
 
     async def signup(self, request: Request) -> Response:
         try:
-            self.ctx.caller(request)
+            self.ctx.gateway(request)
             if not self.config.enable_signup:
                 raise AuthError(422, "signup_disabled", "Signups not allowed for this instance")
             body = await _body(request)

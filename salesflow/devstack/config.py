@@ -45,7 +45,9 @@ def load_config(path: Path = CONFIG_FILE) -> ProjectConfig:
         extra_search_path=tuple(api.get("extra_search_path", ["public", "extensions"])),
         max_rows=api.get("max_rows", 1000) or None,
         auth=AuthConfig(jwt_expiry=int(auth.get("jwt_expiry", 3600)), enable_signup=signup,
-                        hook_function=hook_function),
+                        hook_function=hook_function,
+                        refresh_token_rotation=bool(auth.get("enable_refresh_token_rotation", True)),
+                        refresh_token_reuse_interval=int(auth.get("refresh_token_reuse_interval", 10))),
         verify_jwt={name: bool(conf.get("verify_jwt", True)) for name, conf in functions.items()
                     if isinstance(conf, dict)},
     )

@@ -1,7 +1,8 @@
 """What every endpoint of the local stack shares: settings, the connection pool, the schema cache, callers.
 
 A request is authenticated like Supabase's gateway and PostgREST do it: an `apikey` (header or query) must
-be one of the project's keys, and the bearer token (or the key itself) decides the role and claims. Each
+be one of the project's two keys exactly (`gateway`; a user's session token is not an API key), and the
+bearer token (or the key itself) decides the role and claims (`caller`). Each
 request then runs in one transaction after the same `set_config` calls PostgREST makes, so RLS, grants and
 `auth.uid()` are Postgres's own.
 """
@@ -25,7 +26,7 @@ from starlette.requests import HTTPConnection
 from salesflow.db.claims import API_ROLES
 from salesflow.devstack import schema
 from salesflow.devstack.errors import ApiError
-from salesflow.devstack.keys import ApiKeys, TokenError, verify
+from salesflow.devstack.keys import ApiKeys, TokenError, is_project_key, verify
 
 # What PostgREST runs at the start of every request's transaction (values bound as parameters).
 SETUP_SQL = (
@@ -81,20 +82,27 @@ class StackContext:
                 self.read_statements.clear()
             return self.cache
 
-    def caller(self, conn: HTTPConnection, require_apikey: bool = True) -> Caller:
-        """Authenticate a request the way Supabase's gateway and PostgREST do; raises ApiError (401)."""
+    def gateway(self, conn: HTTPConnection, require_apikey: bool = True) -> str | None:
+        """The request's `apikey` after the gateway's check: it must be the project's anon or service_role key
+        (a valid user token is not one); raises ApiError (401) as Supabase's gateway answers."""
         apikey = conn.headers.get("apikey") or conn.query_params.get("apikey")
         if require_apikey and not apikey:
             raise ApiError(401, "401", "No API key found in request",
                            hint="No `apikey` request header or url param was found.")
-        if apikey:
-            try:
-                verify(apikey, self.jwt_secret)
-            except TokenError:
-                raise ApiError(401, "401", "Invalid API key",
-                               hint="Double check your Supabase `anon` or `service_role` API key.") from None
+        if apikey and not is_project_key(apikey, self.keys):
+            raise ApiError(401, "401", "Invalid API key",
+                           hint="Double check your Supabase `anon` or `service_role` API key.")
+        return apikey
+
+    def bearer(self, conn: HTTPConnection) -> str:
+        """The token of `Authorization: Bearer …`, or ''."""
         auth = conn.headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else (apikey or "")
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+
+    def caller(self, conn: HTTPConnection, require_apikey: bool = True) -> Caller:
+        """Authenticate a request the way Supabase's gateway and PostgREST do; raises ApiError (401)."""
+        apikey = self.gateway(conn, require_apikey)
+        token = self.bearer(conn) or apikey or ""
         if not token:
             return Caller({"role": "anon"}, "")
         try:

@@ -3,7 +3,11 @@
 A function is `functions/<name>/main.py` defining `async def handle(request: Request) -> Response`
 (starlette). As on Supabase, `verify_jwt` (from `[functions.<name>]` in supabase/config.toml, default on)
 makes the gateway refuse a request without a valid JWT of the project; a function that takes webhooks
-from providers turns it off and checks the provider's signature itself.
+from providers turns it off and checks the provider's signature itself. No `apikey` is needed (providers
+send none), but one that is sent must be a project key.
+
+A function reads its environment from `request.state.env`, the variables Supabase gives an edge function:
+`SUPABASE_URL`, `SUPABASE_ANON_KEY`, `SUPABASE_SERVICE_ROLE_KEY`.
 """
 
 from __future__ import annotations
@@ -60,9 +64,14 @@ class FunctionsRunner:
         handle = self.handler(name)
         if handle is None:
             return JSONResponse({"code": "NOT_FOUND", "message": f"Function not found: {name}"}, status_code=404)
+        try:
+            self.ctx.gateway(request, require_apikey=False)
+        except ApiError as exc:
+            return exc.response()
+        request.state.env = {"SUPABASE_URL": self.ctx.api_url, "SUPABASE_ANON_KEY": self.ctx.keys.anon,
+                             "SUPABASE_SERVICE_ROLE_KEY": self.ctx.keys.service_role}
         if self.verify_jwt.get(name, True):
-            auth = request.headers.get("authorization", "")
-            token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            token = self.ctx.bearer(request)
             try:
                 if not token:
                     raise TokenError("UNAUTHORIZED_NO_AUTH_HEADER", "Missing authorization header")

@@ -1,4 +1,5 @@
-"""`/realtime/v1/websocket`: the Supabase Realtime contract (Phoenix protocol) for `postgres_changes`.
+"""`/realtime/v1/websocket`: the Supabase Realtime contract (Phoenix protocol): `postgres_changes`,
+Broadcast and Presence on public channels.
 
 Changes of tables in the `supabase_realtime` publication are captured by a trigger the local stack
 installs (capture.sql) and arrive on one LISTEN connection, in commit order, on one task — like real
@@ -9,8 +10,22 @@ checks RLS per subscriber. `service_role` (and any BYPASSRLS role) gets every ch
 RLS-checked (Realtime cannot either: the row is gone). Delivery is at most once: nothing is kept for a
 channel that is not joined.
 
+A `postgres_changes` binding on a table outside the publication (or one that does not exist) is refused
+the way Realtime refuses it: the join is answered ok, then a `system` message with status `error` says
+"Unable to subscribe to changes with given parameters…", and nothing of that channel's bindings is
+subscribed.
+
+Broadcast: a `broadcast` push goes to every channel of the same topic on any socket, to the sender's own
+channel only with `config.broadcast.self`, answered with a `phx_reply` only with `config.broadcast.ack`.
+Presence: `track` / `untrack` pushes, `presence_state` to a channel when it joins with presence enabled (or
+tracks for the first time), `presence_diff` (joins, leaves) to every presence-enabled channel of the topic;
+leaving the channel or dropping the socket untracks. Both are Phoenix.Presence's shapes (`metas`, `phx_ref`).
+Private channels (Realtime Authorization over `realtime.messages`) are not served: their join is refused as
+a project without such policies refuses it.
+
 Both serializers are spoken: Phoenix v1 JSON objects (`vsn=1.0.0`, the Python client) and v2 JSON arrays
-(`vsn=2.0.0`, supabase-js's default).
+(`vsn=2.0.0`, supabase-js's default), including v2's binary broadcast frames (a client pushes kind 3, the
+server delivers kind 4).
 """
 
 from __future__ import annotations
@@ -20,13 +35,18 @@ import contextlib
 import itertools
 import json
 import logging
+import secrets
+import struct
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from salesflow.devstack.context import Caller, StackContext
@@ -37,6 +57,10 @@ log = logging.getLogger("salesflow.devstack.realtime")
 
 CAPTURE_SQL = Path(__file__).with_name("capture.sql")
 CHANNEL = "salesflow_realtime"
+PUBLICATION = "supabase_realtime"
+USER_BROADCAST_PUSH = 3  # v2 binary frame kinds (realtime-js serializer)
+USER_BROADCAST = 4
+JSON_ENCODING = 1
 FILTER_OPS = frozenset({"eq", "neq", "lt", "lte", "gt", "gte", "in"})
 _binding_ids = itertools.count(1)
 
@@ -109,12 +133,48 @@ def parse_binding(spec: dict[str, Any]) -> Binding:
     return Binding(next(_binding_ids), event, str(spec.get("schema", "public")), spec.get("table"), parsed, echo)
 
 
+class JoinRefused(Exception):
+    """A token Realtime does not accept; `reason` is Realtime's wording (`<Code>: <message>`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.reason = f"{code}: {message}"
+        self.message = message
+
+
+def refusal(exc: TokenError) -> JoinRefused:
+    """Realtime's answer to a token it cannot use."""
+    if exc.kind == "missing_exp":
+        return JoinRefused("InvalidJWTToken", "Fields `role` and `exp` are required in JWT")
+    if exc.kind == "expired":
+        return JoinRefused("InvalidJWTToken", f"Token has expired {exc.expired_for} seconds ago")
+    if exc.kind == "signature":
+        return JoinRefused("JwtSignatureError", "Failed to validate JWT signature")
+    return JoinRefused("MalformedJWT", "The token provided is not a valid JWT")
+
+
+@dataclass
+class Presence:
+    """What one channel tracks: its key's meta, under a `phx_ref` that changes with every track."""
+
+    meta: dict[str, Any]
+    ref: str
+
+    def entry(self, previous: str | None = None) -> dict[str, Any]:
+        return {**self.meta, "phx_ref": self.ref, **({"phx_ref_prev": previous} if previous else {})}
+
+
 @dataclass
 class Channel:
     topic: str
     join_ref: str | None
     bindings: list[Binding]
     claims: dict[str, Any] | None
+    self_broadcast: bool = False
+    ack_broadcast: bool = False
+    presence_enabled: bool = False
+    presence_key: str = ""
+    presence: Presence | None = None
 
 
 @dataclass(eq=False)
@@ -124,7 +184,21 @@ class Session:
     websocket: WebSocket
     vsn: str
     channels: dict[str, Channel] = field(default_factory=dict)
-    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[str | bytes | None] = field(default_factory=asyncio.Queue)
+
+    @property
+    def binary(self) -> bool:
+        return self.vsn.startswith("2")
+
+    def push_broadcast(self, topic: str, event: str, payload: Any, raw: bytes | None, encoding: int) -> None:
+        """Deliver one broadcast: v2 sockets get realtime-js's binary frame, v1 sockets a JSON message (a
+        binary payload cannot travel as JSON: like Realtime, a v1 socket does not get it)."""
+        if self.binary and raw is not None:
+            name, body = topic.encode(), event.encode()
+            self.outbox.put_nowait(struct.pack("!BBBBB", USER_BROADCAST, len(name), len(body), 0, encoding)
+                                   + name + body + raw)
+        elif encoding == JSON_ENCODING:
+            self.push(topic, "broadcast", {"type": "broadcast", "event": event, "payload": payload})
 
     def push(self, topic: str, event: str, payload: Any, ref: str | None = None, join_ref: str | None = None) -> None:
         if self.vsn.startswith("2"):
@@ -328,7 +402,10 @@ class RealtimeHub:
         try:
             self.ctx.caller(websocket)
         except ApiError as exc:
-            await websocket.close(code=4001, reason=exc.message)
+            # answered before the upgrade, with the gateway's status and body (401 for a foreign apikey)
+            await websocket.send_denial_response(
+                JSONResponse({"message": exc.message, "hint": exc.hint} if exc.hint else exc.body(),
+                             status_code=exc.status))
             return
         await websocket.accept()
         session = Session(websocket, websocket.query_params.get("vsn", "1.0.0"))
@@ -339,17 +416,20 @@ class RealtimeHub:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                text = message.get("text")
-                if text is None:
-                    continue  # binary frames carry broadcasts, which the local stack does not relay
+                text, frame = message.get("text"), message.get("bytes")
                 try:
-                    await self._handle(session, text)
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.debug("realtime: unreadable message %r: %s", text[:200], exc)
+                    if text is not None:
+                        await self._handle(session, text)
+                    elif frame:
+                        self._binary_broadcast(session, frame)
+                except (ValueError, KeyError, TypeError, IndexError, struct.error) as exc:
+                    log.debug("realtime: unreadable message %r: %s", (text or frame or "")[:200], exc)
         except WebSocketDisconnect:
             pass
         finally:
             self.sessions.discard(session)
+            for channel in list(session.channels.values()):
+                self._untrack(session, channel)
             session.outbox.put_nowait(None)
             if session.channels:
                 with contextlib.suppress(Exception):
@@ -359,11 +439,14 @@ class RealtimeHub:
 
     async def _write(self, session: Session) -> None:
         while True:
-            text = await session.outbox.get()
-            if text is None:
+            frame = await session.outbox.get()
+            if frame is None:
                 return
             try:
-                await session.websocket.send_text(text)
+                if isinstance(frame, bytes):
+                    await session.websocket.send_bytes(frame)
+                else:
+                    await session.websocket.send_text(frame)
             except Exception:
                 return
 
@@ -380,46 +463,220 @@ class RealtimeHub:
             await self._join(session, topic, ref, join_ref, payload)
         elif event == "access_token":
             channel = session.channels.get(topic)
-            if channel is not None:
-                claims = self._claims(str(payload.get("access_token") or ""), session)
-                channel.claims = claims
-                if claims is None:
-                    session.push(topic, "system", {"channel": topic.removeprefix("realtime:"),
-                                                   "extension": "system", "message": "Invalid or expired token",
-                                                   "status": "error"})
+            token = payload.get("access_token")
+            if channel is not None and isinstance(token, str) and not token.startswith("sb_"):
+                try:
+                    channel.claims = self._claims(token, session)
+                except JoinRefused as exc:
+                    # Realtime shuts the channel down: a system error, then the channel closes
+                    session.push(topic, "system", {"channel": topic.removeprefix("realtime:"), "extension": "system",
+                                                   "message": exc.message, "status": "error"})
+                    await self._close(session, channel)
         elif event == "phx_leave":
-            session.channels.pop(topic, None)
-            await self.sync_subscriptions()
+            channel = session.channels.get(topic)
             session.reply(topic, ref, join_ref, "ok", {})
-            session.push(topic, "phx_close", {}, ref, join_ref)
+            if channel is not None:
+                await self._close(session, channel)
+        elif event in ("broadcast", "presence"):
+            channel = session.channels.get(topic)
+            if channel is None:
+                session.reply(topic, ref, join_ref, "error", {"reason": "unmatched topic"})
+            elif event == "broadcast":
+                body = payload.get("payload")
+                self._broadcast(session, channel, str(payload.get("event", "")), body, json.dumps(body).encode(),
+                                JSON_ENCODING)
+                if channel.ack_broadcast:
+                    session.reply(topic, ref, join_ref, "ok", {})
+            else:
+                status, response = self._presence(session, channel, payload)
+                session.reply(topic, ref, join_ref, status, response)
         elif ref is not None:
             session.reply(topic, ref, join_ref, "ok", {})
 
-    def _claims(self, token: str, session: Session) -> dict[str, Any] | None:
+    def _binary_broadcast(self, session: Session, frame: bytes) -> None:
+        """A v2 binary push (realtime-js sends every broadcast this way): kind, the lengths of join_ref, ref,
+        topic, event and metadata, the payload's encoding, those fields, then the payload."""
+        kind, join_len, ref_len, topic_len, event_len, meta_len, encoding = struct.unpack_from("!7B", frame)
+        if kind != USER_BROADCAST_PUSH:
+            raise ValueError(f"binary frame of kind {kind}")
+        offset = 7
+        fields = []
+        for length in (join_len, ref_len, topic_len, event_len, meta_len):
+            fields.append(frame[offset:offset + length].decode())
+            offset += length
+        join_ref, ref, topic, event, _meta = fields
+        raw = frame[offset:]
+        channel = session.channels.get(topic)
+        if channel is None:
+            session.reply(topic, ref or None, join_ref or None, "error", {"reason": "unmatched topic"})
+            return
+        payload = json.loads(raw) if encoding == JSON_ENCODING else None
+        self._broadcast(session, channel, event, payload, raw, encoding)
+        if channel.ack_broadcast:
+            session.reply(topic, ref or None, join_ref or None, "ok", {})
+
+    def _channels_of(self, topic: str) -> list[tuple[Session, Channel]]:
+        return [(s, c) for s in list(self.sessions) for c in list(s.channels.values()) if c.topic == topic]
+
+    def _broadcast(self, sender: Session, channel: Channel, event: str, payload: Any, raw: bytes | None,
+                   encoding: int) -> None:
+        for session, other in self._channels_of(channel.topic):
+            if other is channel and not channel.self_broadcast:
+                continue
+            session.push_broadcast(channel.topic, event, payload, raw, encoding)
+
+    def _presence(self, session: Session, channel: Channel, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        event = str(payload.get("event", "")).lower()
+        if event == "untrack":
+            self._untrack(session, channel)
+            return "ok", {}
+        if event != "track":
+            return "error", {"reason": f"unknown presence event {payload.get('event')!r}: use track or untrack"}
+        meta = payload.get("payload", {})
+        if not isinstance(meta, dict):
+            return "error", {"reason": "Presence track payload must be a map"}
+        previous = channel.presence
+        if previous is not None and previous.meta == meta:
+            return "ok", {}
+        channel.presence = Presence(meta, secrets.token_urlsafe(9))
+        key = channel.presence_key
+        joins = {key: {"metas": [channel.presence.entry(previous.ref if previous else None)]}}
+        leaves = {key: {"metas": [previous.entry()]}} if previous else {}
+        newly_enabled = not channel.presence_enabled
+        channel.presence_enabled = True
+        if newly_enabled:
+            # this track enables presence for the channel: it gets the whole state, itself included
+            session.push(channel.topic, "presence_state", self._presence_state(channel.topic))
+        self._presence_diff(channel.topic, joins, leaves, skip=channel if newly_enabled else None)
+        return "ok", {}
+
+    def _untrack(self, session: Session, channel: Channel) -> None:
+        previous, channel.presence = channel.presence, None
+        if previous is not None:
+            self._presence_diff(channel.topic, {}, {channel.presence_key: {"metas": [previous.entry()]}})
+
+    def _presence_state(self, topic: str) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for _, channel in self._channels_of(topic):
+            if channel.presence is not None:
+                state.setdefault(channel.presence_key, {"metas": []})["metas"].append(channel.presence.entry())
+        return state
+
+    def _presence_diff(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any],
+                       skip: Channel | None = None) -> None:
+        for session, channel in self._channels_of(topic):
+            if channel.presence_enabled and channel is not skip:
+                session.push(topic, "presence_diff", {"joins": joins, "leaves": leaves})
+
+    async def _close(self, session: Session, channel: Channel) -> None:
+        """The channel ends (left, or its token refused): presence untracked, bindings dropped, phx_close."""
+        if session.channels.get(channel.topic) is channel:
+            del session.channels[channel.topic]
+        self._untrack(session, channel)
+        await self.sync_subscriptions()
+        session.push(channel.topic, "phx_close", {}, channel.join_ref, channel.join_ref)
+
+    def _claims(self, token: str, session: Session) -> dict[str, Any]:
+        """The claims of the join's access_token (or the socket's apikey); raises JoinRefused."""
         token = token or session.websocket.query_params.get("apikey", "")
         try:
-            return verify(token, self.ctx.jwt_secret)
-        except TokenError:
-            return None
+            claims = verify(token, self.ctx.jwt_secret)
+        except TokenError as exc:
+            raise refusal(exc) from None
+        if "role" not in claims:
+            raise JoinRefused("InvalidJWTToken", "Fields `role` and `exp` are required in JWT")
+        return claims
+
+    async def _subscribable(self, bindings: list[Binding]) -> str | None:
+        """None when every binding names tables of the publication, else Realtime's message for the first
+        that does not (a table outside the publication and one that does not exist look alike to it)."""
+        assert self.ctx.pool is not None
+        async with self.ctx.pool.connection() as conn:
+            for b in bindings:
+                cur = await conn.execute(
+                    "select exists (select 1 from pg_publication_tables where pubname = %s "
+                    "and schemaname like (case %s when '*' then '%%' else %s end) escape '' "
+                    "and tablename like (case %s when '*' then '%%' else %s end) escape '')",
+                    (PUBLICATION, b.schema, b.schema, b.table or "*", b.table or "*"))
+                row = await cur.fetchone()
+                if not (row and row[0]):
+                    value = str(b.echo.get("filter", "")).partition("=")[2].partition(".")[2]
+                    filters = "" if b.filter is None else f'{{"{b.filter[0]}", "{b.filter[1]}", "{value}"}}'
+                    return ("Unable to subscribe to changes with given parameters. Please check Realtime is enabled "
+                            f"for the given connect parameters: [event: {b.event}, schema: {b.schema}, "
+                            f"table: {b.table or '*'}, filters: [{filters}]]")
+        return None
 
     async def _join(self, session: Session, topic: str, ref: str | None, join_ref: str | None,
-              payload: dict[str, Any]) -> None:
+                    payload: dict[str, Any]) -> None:
         join_ref = join_ref or ref
-        claims = self._claims(str(payload.get("access_token") or ""), session)
-        if claims is None:
-            session.reply(topic, ref, join_ref, "error", {"reason": "Invalid or expired token (access_token)"})
+        name = topic.removeprefix("realtime:")
+        if not name or not topic.startswith("realtime:"):
+            session.reply(topic, ref, join_ref, "error", {"reason": "TopicNameRequired: You must provide a topic name"})
+            return
+        try:
+            claims = self._claims(str(payload.get("access_token") or ""), session)
+        except JoinRefused as exc:
+            session.reply(topic, ref, join_ref, "error", {"reason": exc.reason})
             return
         config = payload.get("config") or {}
+        if config.get("private"):
+            session.reply(topic, ref, join_ref, "error", {
+                "reason": f"Unauthorized: You do not have permissions to read from this Channel topic: {name}"})
+            return
         try:
             bindings = [parse_binding(spec) for spec in config.get("postgres_changes") or []]
         except BindingError as exc:
             session.reply(topic, ref, join_ref, "error", {"reason": str(exc)})
             return
-        session.channels[topic] = Channel(topic, join_ref, bindings, claims)
+        refused = await self._subscribable(bindings) if bindings else None
+        broadcast: dict[str, Any] = config["broadcast"] if isinstance(config.get("broadcast"), dict) else {}
+        presence = config.get("presence")
+        previous = session.channels.get(topic)
+        if previous is not None:  # a second join of a topic replaces the first, as in Phoenix
+            self._untrack(session, previous)
+        channel = Channel(
+            topic, join_ref, [] if refused else bindings, claims,
+            self_broadcast=bool(broadcast.get("self")), ack_broadcast=bool(broadcast.get("ack")),
+            presence_enabled=bool(presence.get("enabled")) if isinstance(presence, dict) else True,
+            presence_key=str(presence.get("key") or "") if isinstance(presence, dict) else "",
+        )
+        channel.presence_key = channel.presence_key or str(uuid.uuid1())
+        session.channels[topic] = channel
         # the capture trigger must know about the bindings before the client hears it is subscribed
         await self.sync_subscriptions()
         session.reply(topic, ref, join_ref, "ok",
                       {"postgres_changes": [{"id": b.id, **b.echo} for b in bindings]})
-        if bindings:
-            session.push(topic, "system", {"channel": topic.removeprefix("realtime:"), "extension": "postgres_changes",
+        if channel.presence_enabled:
+            session.push(topic, "presence_state", self._presence_state(topic))
+        if refused:
+            session.push(topic, "system", {"channel": name, "extension": "postgres_changes", "message": refused,
+                                           "status": "error"})
+        elif bindings:
+            session.push(topic, "system", {"channel": name, "extension": "postgres_changes",
                                            "message": "Subscribed to PostgreSQL", "status": "ok"})
+
+    async def broadcast_endpoint(self, request: Request) -> Response:
+        """`POST /realtime/v1/api/broadcast` (realtime-js's fallback for `send()` before the channel is
+        joined): `{"messages": [{"topic", "event", "payload", "private"?}]}`, answered 202."""
+        try:
+            self.ctx.caller(request)
+        except ApiError as exc:
+            return exc.response()
+        try:
+            body = json.loads(await request.body() or b"{}")
+            messages = body["messages"]
+            if not isinstance(messages, list):
+                raise TypeError("messages must be a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f"messages: a list of {{topic, event, payload}} is required ({exc})"},
+                                status_code=400)
+        for message in messages:
+            if not isinstance(message, dict) or message.get("private"):
+                continue  # private channels are not served here
+            topic = f"realtime:{message.get('topic', '')}"
+            payload = message.get("payload")
+            raw = json.dumps(payload).encode()
+            for session, _ in self._channels_of(topic):
+                session.push_broadcast(topic, str(message.get("event", "")), payload, raw, JSON_ENCODING)
+        return Response(status_code=202)

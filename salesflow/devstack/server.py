@@ -42,6 +42,17 @@ log = logging.getLogger("salesflow.devstack")
 ALL_METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
 
 
+class _DenialIsNoError(logging.Filter):
+    """A refused websocket upgrade is answered with an HTTP response (ASGI's denial response, e.g. the
+    gateway's 401 for a foreign apikey); uvicorn's sansio protocol logs that as an error. It is not one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+logging.getLogger("uvicorn.error").addFilter(_DenialIsNoError())
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn without its own SIGINT/SIGTERM handlers: whoever runs the stack (the CLI, `salesflow run`
     with its engine, a test) owns the signals and stops the stack."""
@@ -150,6 +161,7 @@ class DevStack:
             Route("/auth/v1/signup", auth.signup, methods=["POST"]),
             Route("/auth/v1/health", health),
             Route("/functions/v1/{name}", functions.serve, methods=ALL_METHODS),
+            Route("/realtime/v1/api/broadcast", hub.broadcast_endpoint, methods=["POST"]),
             WebSocketRoute("/realtime/v1/websocket", realtime_endpoint),
         ]
         middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
