@@ -85,7 +85,11 @@ where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'm', 'f', 'p')
 
 COLUMNS_SQL = """
 select a.attrelid, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typname,
-       pg_catalog.pg_get_expr(d.adbin, d.adrelid), not a.attnotnull
+       -- an identity column has no pg_attrdef default: its default is the next value of its sequence
+       coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+                case when a.attidentity = 'd' then pg_catalog.format('nextval(%%L::regclass)',
+                  pg_catalog.pg_get_serial_sequence(a.attrelid::regclass::text, a.attname)) end),
+       not a.attnotnull
 from pg_attribute a
 join pg_type t on t.oid = a.atttypid
 left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
