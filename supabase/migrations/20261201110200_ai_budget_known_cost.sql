@@ -79,6 +79,7 @@ declare
   stale uuid;
   reservation uuid;
   model_name text;
+  price public.ai_model_prices;
   refusal text;
 begin
   if p_tenant_id is null then
@@ -89,11 +90,13 @@ begin
       using errcode = '22023';
   end if;
 
-  -- Every model of the route must be allowed and priced: one that is not is refused by name.
+  -- Every model of the route must be allowed and priced: one that is not is refused by name. The estimate
+  -- is the priciest model's cost for the token upper bounds, so it is never an unknown counted as 0.
   for model_name in select jsonb_array_elements_text(p_models) loop
+    price := private.ai_model_price(p_provider, model_name);
     if not exists (select 1 from public.ai_models a where a.provider = p_provider and a.model = model_name) then
       refusal := 'model_not_allowed';
-    elsif (private.ai_model_price(p_provider, model_name)).provider is null then
+    elsif price.provider is null then
       refusal := 'model_unpriced';
     end if;
     if refusal is not null then
@@ -103,6 +106,9 @@ begin
           select coalesce(jsonb_agg(a.model order by a.model), '[]'::jsonb) from public.ai_models a
           where a.provider = p_provider and (private.ai_model_price(a.provider, a.model)).provider is not null));
     end if;
+    -- no cached input assumed: the upper bound
+    estimate := greatest(coalesce(estimate, 0),
+                         private.ai_cost_usd(p_provider, model_name, p_input_tokens, 0, p_output_tokens));
   end loop;
 
   -- A worker that died mid-call never settled: after 30 minutes its reservation counts what it recorded.
@@ -112,10 +118,6 @@ begin
   loop
     perform public.ai_settle_budget(stale);
   end loop;
-
-  -- Every model is priced (checked above), so the estimate is never an unknown counted as 0.
-  select max(private.ai_cost_usd(p_provider, m, p_input_tokens, 0, p_output_tokens))
-    into estimate from jsonb_array_elements_text(p_models) as m;
 
   for b in
     select * from public.ai_budgets x
