@@ -488,8 +488,7 @@ class RealtimeHub:
                 if channel.ack_broadcast:
                     session.reply(topic, ref, join_ref, "ok", {})
             else:
-                status, response = self._presence(session, channel, payload)
-                session.reply(topic, ref, join_ref, status, response)
+                self._presence(session, channel, payload, ref, join_ref)
         elif ref is not None:
             session.reply(topic, ref, join_ref, "ok", {})
 
@@ -525,19 +524,26 @@ class RealtimeHub:
                 continue
             session.push_broadcast(channel.topic, event, payload, raw, encoding)
 
-    def _presence(self, session: Session, channel: Channel, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _presence(self, session: Session, channel: Channel, payload: dict[str, Any], ref: str | None,
+                  join_ref: str | None) -> None:
+        """A `track` or `untrack` push: the reply first, then the state and diffs it causes (as Realtime
+        replies before it syncs)."""
         event = str(payload.get("event", "")).lower()
+        meta = payload.get("payload", {})
+        if event not in ("track", "untrack"):
+            reason = f"unknown presence event {payload.get('event')!r}: use track or untrack"
+            session.reply(channel.topic, ref, join_ref, "error", {"reason": reason})
+            return
+        if event == "track" and not isinstance(meta, dict):
+            session.reply(channel.topic, ref, join_ref, "error", {"reason": "Presence track payload must be a map"})
+            return
+        session.reply(channel.topic, ref, join_ref, "ok", {})
         if event == "untrack":
             self._untrack(session, channel)
-            return "ok", {}
-        if event != "track":
-            return "error", {"reason": f"unknown presence event {payload.get('event')!r}: use track or untrack"}
-        meta = payload.get("payload", {})
-        if not isinstance(meta, dict):
-            return "error", {"reason": "Presence track payload must be a map"}
+            return
         previous = channel.presence
         if previous is not None and previous.meta == meta:
-            return "ok", {}
+            return
         channel.presence = Presence(meta, secrets.token_urlsafe(9))
         key = channel.presence_key
         joins = {key: {"metas": [channel.presence.entry(previous.ref if previous else None)]}}
@@ -548,7 +554,6 @@ class RealtimeHub:
             # this track enables presence for the channel: it gets the whole state, itself included
             session.push(channel.topic, "presence_state", self._presence_state(channel.topic))
         self._presence_diff(channel.topic, joins, leaves, skip=channel if newly_enabled else None)
-        return "ok", {}
 
     def _untrack(self, session: Session, channel: Channel) -> None:
         previous, channel.presence = channel.presence, None
@@ -666,17 +671,43 @@ class RealtimeHub:
         try:
             body = json.loads(await request.body() or b"{}")
             messages = body["messages"]
-            if not isinstance(messages, list):
-                raise TypeError("messages must be a list")
+            if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+                raise TypeError("messages must be a list of objects")
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"messages: a list of {{topic, event, payload}} is required ({exc})"},
                                 status_code=400)
+        if any(m.get("private") for m in messages):
+            return _private_refused()
         for message in messages:
-            if not isinstance(message, dict) or message.get("private"):
-                continue  # private channels are not served here
-            topic = f"realtime:{message.get('topic', '')}"
             payload = message.get("payload")
-            raw = json.dumps(payload).encode()
-            for session, _ in self._channels_of(topic):
-                session.push_broadcast(topic, str(message.get("event", "")), payload, raw, JSON_ENCODING)
+            self._deliver(f"realtime:{message.get('topic', '')}", str(message.get("event", "")), payload,
+                          json.dumps(payload).encode(), JSON_ENCODING)
         return Response(status_code=202)
+
+    async def broadcast_event_endpoint(self, request: Request) -> Response:
+        """`POST /realtime/v1/api/broadcast/<topic>/events/<event>` (`httpSend()` / `http_send()`): the body is
+        the payload, JSON or `application/octet-stream`; answered 202."""
+        try:
+            self.ctx.caller(request)
+        except ApiError as exc:
+            return exc.response()
+        if request.query_params.get("private") == "true":
+            return _private_refused()
+        raw = await request.body()
+        binary = request.headers.get("content-type", "").startswith("application/octet-stream")
+        try:
+            payload = None if binary else json.loads(raw or b"null")
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON (or application/octet-stream)"}, status_code=400)
+        topic, event = request.path_params["topic"], request.path_params["event"]
+        self._deliver(f"realtime:{topic}", event, payload, raw, 0 if binary else JSON_ENCODING)
+        return Response(status_code=202)
+
+    def _deliver(self, topic: str, event: str, payload: Any, raw: bytes, encoding: int) -> None:
+        for session, _ in self._channels_of(topic):
+            session.push_broadcast(topic, event, payload, raw, encoding)
+
+
+def _private_refused() -> Response:
+    return JSONResponse({"error": "private channels (Realtime Authorization) are not served by the local stack; "
+                                  "use `supabase start` for them"}, status_code=403)

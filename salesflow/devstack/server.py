@@ -162,6 +162,8 @@ class DevStack:
             Route("/auth/v1/health", health),
             Route("/functions/v1/{name}", functions.serve, methods=ALL_METHODS),
             Route("/realtime/v1/api/broadcast", hub.broadcast_endpoint, methods=["POST"]),
+            Route("/realtime/v1/api/broadcast/{topic}/events/{event}", hub.broadcast_event_endpoint,
+                  methods=["POST"]),
             WebSocketRoute("/realtime/v1/websocket", realtime_endpoint),
         ]
         middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],

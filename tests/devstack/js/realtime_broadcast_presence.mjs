@@ -55,7 +55,8 @@ const beaLobby = bea.channel(lobby, { config: { presence: { key: 'bea' } } })
   .on('presence', { event: 'sync' }, () => {})
 await subscribed(beaLobby)
 const beaTracked = await beaLobby.track({ status: 'away' })
-await until(() => annaLobby.presenceState().bea && beaLobby.presenceState().anna, 'both present for both')
+const both = (channel) => channel.presenceState().anna && channel.presenceState().bea
+await until(() => both(annaLobby) && both(beaLobby), 'both present for both')
 const bothSee = {
   anna: Object.fromEntries(Object.entries(annaLobby.presenceState()).map(([k, v]) => [k, v.map((p) => p.status)])),
   bea: Object.fromEntries(Object.entries(beaLobby.presenceState()).map(([k, v]) => [k, v.map((p) => p.status)])),
