@@ -23,7 +23,7 @@ from salesflow.devstack import rest_sql
 from salesflow.devstack.context import Caller, StackContext
 from salesflow.devstack.errors import ApiError, from_postgres, parse_error
 from salesflow.devstack.rest_media import Negotiated, negotiate
-from salesflow.devstack.rest_parse import Condition, ReadRequest, parse_prefer, parse_query
+from salesflow.devstack.rest_parse import Condition, ReadRequest, invalid_preferences, parse_prefer, parse_query
 from salesflow.devstack.schema import Function, Table
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -61,6 +61,7 @@ async def _dispatch(request: Request, ctx: StackContext, caller: Caller) -> Resp
     if path == "":
         return Response(json.dumps({"swagger": "2.0", "info": {"title": "salesflow dev (PostgREST contract)"}}),
                         media_type=JSON_TYPE)
+    _check_preferences(request)
     if path.startswith("rpc/"):
         return await _rpc(request, ctx, caller, schema_name, path[4:])
     if "/" in path:
@@ -102,6 +103,27 @@ def _headers(request: Request) -> dict[str, str]:
 
 def _prefs(request: Request) -> dict[str, str]:
     return parse_prefer(request.headers.getlist("prefer"))
+
+
+def _check_preferences(request: Request) -> None:
+    """docs (prefer_handling): unknown preferences are ignored, unless `handling=strict` (PGRST122)."""
+    if _prefs(request).get("handling") != "strict":
+        return
+    invalid = invalid_preferences(request.headers.getlist("prefer"))
+    if invalid:
+        raise ApiError(400, "PGRST122", "Invalid preferences given with handling=strict",
+                       "Invalid preferences: " + ", ".join(invalid))
+
+
+def _max_affected(prefs: dict[str, str]) -> int | None:
+    """docs (prefer_max_affected): `max-affected` only counts together with `handling=strict`."""
+    value = prefs.get("max-affected", "")
+    return int(value) if prefs.get("handling") == "strict" and value.isdigit() else None
+
+
+def _too_many(n: int) -> _Rollback:
+    return _Rollback(ApiError(400, "PGRST124", "Query result exceeds max-affected preference constraint",
+                              f"The query affects {n} rows"))
 
 
 def _range(request: Request, query: ReadRequest, max_rows: int | None) -> tuple[int | None, int]:
@@ -253,29 +275,41 @@ async def _mutate(request: Request, ctx: StackContext, caller: Caller, table: Ta
     params = rest_sql.Params()
     cache = await ctx.schema_cache()
     statement = statement_for(params)
-    inserted_flag = sql.SQL("(select bool_or(pgrst_inserted) from pgrst_source)") if put_key is not None else None
+    located = ret == "headers-only" and request.method == "POST" and bool(table.primary_key)
+    extra: sql.Composable | None = None
+    if put_key is not None:
+        extra = sql.SQL("(select bool_or(pgrst_inserted) from pgrst_source)")
+    elif located:
+        # docs (return=headers-only): a Location header naming the created row by its primary key
+        extra = sql.SQL("(select json_build_object({}) from pgrst_source limit 1)").format(sql.SQL(", ").join(
+            sql.SQL("{}::text, {}").format(params.bind(c), sql.Identifier(c)) for c in table.primary_key))
     full = rest_sql.returning_body(cache, table, statement, query.select, query.options, params, _output(media),
-                                   inserted_flag)
-    # the row count decides between commit and rollback for a singular answer and for PUT
-    decides = (media.singular and ret == "representation") or put_key is not None
+                                   extra)
+    limit = _max_affected(prefs) if request.method in ("PATCH", "DELETE") else None
+    singular = media.singular and ret == "representation"
+    # the row count decides between commit and rollback for a singular answer, PUT and max-affected
     try:
-        if decides:
+        if singular or put_key is not None or limit is not None:
             async with ctx.transaction(caller, request.method, request.url.path, _headers(request), False) as conn:
                 cur = await conn.execute(rest_sql.composed(full), params.values)
-                body, n, single, inserted = await cur.fetchone()  # type: ignore[misc]
+                body, n, single, extra_value = await cur.fetchone()  # type: ignore[misc]
                 if put_key is not None and n != 1:
                     raise _Rollback(ApiError(400, "PGRST115", PUT_MISMATCH))
-                if media.singular and ret == "representation" and n != 1:
+                if limit is not None and n > limit:
+                    raise _too_many(n)
+                if singular and n != 1:
                     raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
         else:
             rows = await ctx.run(caller, request.method, request.url.path, _headers(request), False,
                                  [(full, params.values)])
-            body, n, single, inserted = rows[0]  # type: ignore[misc]
+            body, n, single, extra_value = rows[0]  # type: ignore[misc]
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
     if put_key is not None:
-        created = bool(inserted)
+        created = bool(extra_value)
     headers = {"Content-Range": f"*/{n}" if prefs.get("count") in COUNTS else "*/*", **_applied(prefs)}
+    if located and isinstance(extra_value, dict):
+        headers["Location"] = f"/{table.name}?" + "&".join(f"{k}=eq.{v}" for k, v in extra_value.items())
     if ret == "representation":
         return _body_response(body, n, single, media, 201 if created else 200, headers)
     return Response(status_code=201 if created else 204, headers=headers)
@@ -438,15 +472,19 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
     if set_of_rows and kind in ("planned", "estimated"):
         statements.append((sql.SQL("explain (format json) ") + estimate, params.values))
     read_only = request.method in ("GET", "HEAD")
+    limit_affected = _max_affected(prefs) if set_of_rows else None
     try:
-        if media.singular and fn.returns_set:  # the row count decides between commit and rollback
+        # the row count decides between commit and rollback for a singular answer and for max-affected
+        if (media.singular and fn.returns_set) or limit_affected is not None:
             async with ctx.transaction(caller, request.method, request.url.path, _headers(request), read_only,
                                        schema_name) as conn:
                 cur = await conn.execute(rest_sql.composed(statement), params.values)
                 row = await cur.fetchone()
                 assert row is not None
                 body_text, n, single, exact = row[-4:]
-                if n != 1:
+                if limit_affected is not None and n > limit_affected:
+                    raise _too_many(n)
+                if media.singular and n != 1:
                     raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
                 planned = None
                 if len(statements) > 1:

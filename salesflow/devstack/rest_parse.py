@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from salesflow.devstack.errors import parse_error
+from salesflow.devstack.errors import ApiError, parse_error
 
 # The operator table of PostgREST's API reference (tables_views: Operators, Operator Modifiers).
 SIMPLE_OPERATORS = frozenset(
@@ -24,6 +24,7 @@ IS_VALUES = {"null": "null", "not_null": "not null", "true": "true", "false": "f
 RESERVED = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict", "and", "or", "not.and", "not.or"})
 _CAST = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\])?$")
 _HINT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_AGGREGATE = re.compile(r"^([^:()]+:)?(count\(\)|[^()]+\.(count|sum|avg|max|min)\(\))(::[A-Za-z0-9_]+)?$")
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,9 @@ def parse_select(text: str) -> list[SelectItem]:
         if part == "*":
             items.append(Star())
             continue
+        if _AGGREGATE.match(part):
+            # docs (aggregate_functions): off unless db-aggregates-enabled, as on Supabase
+            raise ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
         paren = _first_unquoted(part, "(")
         if paren >= 0:
             if not part.endswith(")"):
@@ -462,6 +466,38 @@ def parse_prefer(headers: list[str]) -> dict[str, str]:
             if key:
                 prefs[key.strip().lower()] = value.strip()
     return prefs
+
+
+# The preferences PostgREST accepts (docs: preferences) and their values; `tx` is not among them because
+# Supabase's PostgREST runs with db-tx-end = commit, which lets no request override the transaction's end.
+PREFERENCE_VALUES = {
+    "return": frozenset({"minimal", "headers-only", "representation"}),
+    "count": frozenset({"exact", "planned", "estimated"}),
+    "resolution": frozenset({"merge-duplicates", "ignore-duplicates"}),
+    "missing": frozenset({"default", "null"}),
+    "handling": frozenset({"strict", "lenient"}),
+    "params": frozenset({"single-object"}),
+}
+
+
+def invalid_preferences(headers: list[str]) -> list[str]:
+    """The tokens of the Prefer headers PostgREST would not accept (reported under `handling=strict`)."""
+    invalid = []
+    for header in headers:
+        for token in header.split(","):
+            token = token.strip()
+            if not token:
+                continue
+            key, _, value = token.partition("=")
+            key, value = key.strip().lower(), value.strip()
+            if key in PREFERENCE_VALUES and value in PREFERENCE_VALUES[key]:
+                continue
+            if key == "max-affected" and value.isdigit():
+                continue
+            if key == "timezone" and value:
+                continue  # checked against pg_timezone_names where it is applied
+            invalid.append(token)
+    return invalid
 
 
 @dataclass

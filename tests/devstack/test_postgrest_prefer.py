@@ -198,3 +198,57 @@ def test_preference_applied_lists_what_was_applied(stack: RunningStack, member: 
     assert response.headers["preference-applied"] == \
         "resolution=ignore-duplicates, missing=default, return=representation"
     assert [r["visits"] for r in response.json()] == [1]
+
+
+def test_handling_strict_refuses_preferences_it_cannot_honour(stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (prefer_handling): "The server ignores unrecognized or unfulfillable preferences by default";
+    `handling=strict` answers 400 PGRST122 naming them (`tx` too: Supabase runs with db-tx-end = commit)."""
+    url = f"{stack.url}/rest/v1/pgrst_spans"
+    strict = httpx.get(url, headers={**member, "Prefer": "handling=strict, foo, bar"})
+    assert strict.status_code == 400
+    assert strict.json() == {"code": "PGRST122", "message": "Invalid preferences given with handling=strict",
+                             "details": "Invalid preferences: foo, bar", "hint": None}
+    rollback = httpx.get(url, headers={**member, "Prefer": "handling=strict, tx=rollback"})
+    assert rollback.status_code == 400 and rollback.json()["details"] == "Invalid preferences: tx=rollback"
+    lenient = httpx.get(url, headers={**member, "Prefer": "handling=lenient, foo, bar"})
+    assert lenient.status_code == 200 and len(lenient.json()) == 5
+
+
+def test_max_affected_with_strict_handling_rolls_back_a_wider_write(
+        stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (prefer_max_affected): with `handling=strict, max-affected=n` a PATCH or DELETE affecting more rows
+    fails with PGRST124 "The query affects N rows" and changes nothing."""
+    url = f"{stack.url}/rest/v1/pgrst_members"
+    wide = httpx.patch(url, params={"id": "in.(1,2)"}, json={"visits": 0},
+                       headers={**member, "Prefer": "handling=strict, max-affected=1"})
+    assert wide.status_code == 400
+    assert wide.json() == {"code": "PGRST124", "message": "Query result exceeds max-affected preference constraint",
+                           "details": "The query affects 2 rows", "hint": None}
+    deleted = httpx.delete(url, params={"id": "gt.0"}, headers={**member, "Prefer": "handling=strict, max-affected=1"})
+    assert deleted.status_code == 400 and deleted.json()["code"] == "PGRST124"
+    assert stack.sql("select id, visits from public.pgrst_members order by id") == [(1, 3), (2, 4)]
+    lenient = httpx.patch(url, params={"id": "in.(1,2)"}, json={"visits": 0},
+                          headers={**member, "Prefer": "max-affected=1"})  # ignored without strict handling
+    assert lenient.status_code == 204
+    assert stack.sql("select visits from public.pgrst_members order by id") == [(0,), (0,)]
+
+
+def test_return_headers_only_gives_the_location_of_the_new_row(stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (preferences, Headers Only): `Prefer: return=headers-only` answers 201 with a Location header
+    describing where to find the new row, and no body."""
+    response = httpx.post(f"{stack.url}/rest/v1/pgrst_members", json={"email": "g@example.de", "name": "Gus"},
+                          headers={**member, "Prefer": "return=headers-only"})
+    assert response.status_code == 201 and response.content == b"", response.text
+    [(new_id,)] = stack.sql("select id from public.pgrst_members where email = 'g@example.de'")
+    assert response.headers["location"] == f"/pgrst_members?id=eq.{new_id}"
+    assert response.headers["preference-applied"] == "return=headers-only"
+
+
+@pytest.mark.parametrize("select", ["count()", "score.sum()", "total:score.avg()::int", "id,score.max()"])
+def test_aggregates_are_refused_as_on_supabase(stack: RunningStack, member: dict[str, str], select: str) -> None:
+    """docs (aggregate_functions): aggregates are disabled unless db-aggregates-enabled (off on Supabase):
+    400 PGRST123 "Use of aggregate functions is not allowed" — never the rows without the aggregate."""
+    response = httpx.get(f"{stack.url}/rest/v1/pgrst_spans", params={"select": select}, headers=member)
+    assert response.status_code == 400
+    assert response.json()["code"] == "PGRST123"
+    assert response.json()["message"] == "Use of aggregate functions is not allowed"

@@ -92,3 +92,8 @@ def test_upserts_and_defaults(seen: dict[str, Any]) -> None:
     assert seen["insertDefaults"]["data"] == [{"email": "k@example.de", "visits": 7},
                                               {"email": "l@example.de", "visits": 1}]
     assert seen["insertNulls"]["error"] == "23502"  # without missing=default a missing column is null
+
+
+def test_max_affected_refuses_a_wider_update(seen: dict[str, Any]) -> None:
+    assert seen["maxAffected"]["error"] == "PGRST124" and seen["maxAffected"]["status"] == 400
+    assert seen["visitsAfterMaxAffected"] == [{"visits": 3}, {"visits": 4}]
