@@ -82,4 +82,4 @@ async def handle(request: Request) -> Response:
         return JSONResponse({"error": "duplicate", "field": "email",
                              "message": "email: a lead with this email already exists in your tenant"},
                             status_code=409)
-    return JSONResponse(response.json(), status_code=response.status_code)
+    return JSONResponse(response.json() if response.content else None, status_code=response.status_code)

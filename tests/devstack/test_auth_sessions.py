@@ -51,3 +51,22 @@ def test_reuse_within_the_interval_returns_the_active_token_and_beyond_it_revoke
     # other sessions of the same user are untouched
     other = client.auth.sign_in_with_password({"email": "bea@nordlicht.test", "password": PASSWORD}).session
     assert other is not None and refresh(running_stack, other.refresh_token).status_code == 200
+
+
+def test_logout_scopes_end_the_sessions_they_name(running_stack: RunningStack) -> None:
+    laptop, phone, tablet = (running_stack.sign_in("max@consult.test") for _ in range(3))
+    others = httpx.post(f"{running_stack.url}/auth/v1/logout", params={"scope": "others"},
+                        headers=running_stack.headers(laptop["access_token"]))
+    assert others.status_code == 204
+    assert refresh(running_stack, phone["refresh_token"]).status_code == 400
+    assert refresh(running_stack, tablet["refresh_token"]).status_code == 400
+    still = refresh(running_stack, laptop["refresh_token"])
+    assert still.status_code == 200
+    local = httpx.post(f"{running_stack.url}/auth/v1/logout", params={"scope": "local"},
+                       headers=running_stack.headers(still.json()["access_token"]))
+    assert local.status_code == 204
+    after = refresh(running_stack, still.json()["refresh_token"])
+    assert after.status_code == 400 and after.json()["error_code"] == "refresh_token_not_found"
+    wrong = httpx.post(f"{running_stack.url}/auth/v1/logout", params={"scope": "everyone"},
+                       headers=running_stack.headers(running_stack.sign_in("max@consult.test")["access_token"]))
+    assert wrong.status_code == 400 and "scope" in wrong.json()["msg"]

@@ -20,6 +20,8 @@ def test_create_lead_writes_as_the_caller(running_stack: RunningStack) -> None:
     response = httpx.post(f"{running_stack.url}/functions/v1/create-lead", headers=running_stack.headers(token),
                           json={"name": "From a function", "email": "fn@example.de", "source_channel": "web"})
     assert response.status_code == 201, response.text
+    # a function's own content type, not PostgREST's vnd.pgrst.object+json (which clients treat as text)
+    assert response.headers["content-type"] == "application/json"
     lead = response.json()
     assert lead["tenant_id"] == ACME and lead["name"] == "From a function"
     assert lead["owner_id"] == "a0000000-0000-4000-8000-000000000002"
