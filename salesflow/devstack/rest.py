@@ -61,7 +61,7 @@ async def _dispatch(request: Request, ctx: StackContext, caller: Caller) -> Resp
     if path == "":
         return Response(json.dumps({"swagger": "2.0", "info": {"title": "salesflow dev (PostgREST contract)"}}),
                         media_type=JSON_TYPE)
-    _check_preferences(request)
+    await _check_preferences(request, ctx)
     if path.startswith("rpc/"):
         return await _rpc(request, ctx, caller, schema_name, path[4:])
     if "/" in path:
@@ -105,14 +105,40 @@ def _prefs(request: Request) -> dict[str, str]:
     return parse_prefer(request.headers.getlist("prefer"))
 
 
-def _check_preferences(request: Request) -> None:
+async def _check_preferences(request: Request, ctx: StackContext) -> None:
     """docs (prefer_handling): unknown preferences are ignored, unless `handling=strict` (PGRST122)."""
-    if _prefs(request).get("handling") != "strict":
+    prefs = _prefs(request)
+    if prefs.get("handling") != "strict":
         return
     invalid = invalid_preferences(request.headers.getlist("prefer"))
+    if prefs.get("timezone") and ctx.pool is not None:
+        async with ctx.pool.connection() as conn:
+            cur = await conn.execute(TIMEZONE_KNOWN, {"timezone": prefs["timezone"]})
+            row = await cur.fetchone()
+        if not (row and row[0]):
+            invalid.append(f"timezone={prefs['timezone']}")
     if invalid:
         raise ApiError(400, "PGRST122", "Invalid preferences given with handling=strict",
                        "Invalid preferences: " + ", ".join(invalid))
+
+
+# docs (prefer_timezone): a time zone of pg_timezone_names becomes the transaction's; another is ignored
+TIMEZONE_SQL = ("select pg_catalog.set_config('timezone', z.name, true) from pg_catalog.pg_timezone_names z "
+                "where z.name = %(timezone)s")
+TIMEZONE_KNOWN = "select exists (select from pg_catalog.pg_timezone_names where name = %(timezone)s)"
+
+
+def _prelude(prefs: dict[str, str]) -> list[tuple[Any, Any]]:
+    """Statements that run before the request's own, in its transaction: `Prefer: timezone`."""
+    return [(TIMEZONE_SQL, {"timezone": prefs["timezone"]})] if prefs.get("timezone") else []
+
+
+async def _run_prelude(conn: Any, prelude: list[tuple[Any, Any]]) -> bool:
+    applied = False
+    for query, values in prelude:
+        cur = await conn.execute(query, values)
+        applied = await cur.fetchone() is not None
+    return applied
 
 
 def _max_affected(prefs: dict[str, str]) -> int | None:
@@ -224,7 +250,8 @@ async def _read(request: Request, ctx: StackContext, caller: Caller, table: Tabl
         ctx.read_statements[key] = known
     page_text, count_text, values, offset = known
     kind = prefs.get("count") if prefs.get("count") in COUNTS else None
-    statements: list[tuple[str, Any]] = [(page_text, values)]
+    prelude = _prelude(prefs)
+    statements: list[tuple[str, Any]] = [*prelude, (page_text, values)]
     if kind in ("exact", "estimated"):
         statements.append((count_text, values))
     if kind in ("planned", "estimated"):
@@ -233,12 +260,12 @@ async def _read(request: Request, ctx: StackContext, caller: Caller, table: Tabl
         rows = await ctx.run(caller, request.method, request.url.path, _headers(request), True, statements)
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
+    timezone_applied = bool(prelude) and rows[0] is not None
+    rows = rows[len(prelude):]
     body, n, single = rows[0][:3]  # type: ignore[index]
     exact = rows[1][0] if kind in ("exact", "estimated") else None  # type: ignore[index]
     planned = _planned(rows[-1][0]) if kind in ("planned", "estimated") else None  # type: ignore[index]
-    headers: dict[str, str] = {}
-    if kind:
-        headers["Preference-Applied"] = f"count={kind}"
+    headers = _applied(prefs, ("count",) if kind else (), timezone_applied)
     total = _total(kind, exact, planned, n, ctx.max_rows)
     return _ranged(request, media, body, n, single, offset, total, headers)
 
@@ -261,8 +288,10 @@ async def _json_body(request: Request) -> Any:
 APPLIED_ORDER = ("resolution", "missing", "return", "count", "params")
 
 
-def _applied(prefs: dict[str, str], keys: tuple[str, ...] = APPLIED_ORDER) -> dict[str, str]:
+def _applied(prefs: dict[str, str], keys: tuple[str, ...] = APPLIED_ORDER, timezone: bool = False) -> dict[str, str]:
     applied = [f"{k}={prefs[k]}" for k in keys if k in prefs]
+    if timezone:
+        applied.append(f"timezone={prefs['timezone']}")
     return {"Preference-Applied": ", ".join(applied)} if applied else {}
 
 
@@ -287,10 +316,12 @@ async def _mutate(request: Request, ctx: StackContext, caller: Caller, table: Ta
                                    extra)
     limit = _max_affected(prefs) if request.method in ("PATCH", "DELETE") else None
     singular = media.singular and ret == "representation"
+    prelude = _prelude(prefs)
     # the row count decides between commit and rollback for a singular answer, PUT and max-affected
     try:
         if singular or put_key is not None or limit is not None:
             async with ctx.transaction(caller, request.method, request.url.path, _headers(request), False) as conn:
+                timezone_applied = await _run_prelude(conn, prelude)
                 cur = await conn.execute(rest_sql.composed(full), params.values)
                 body, n, single, extra_value = await cur.fetchone()  # type: ignore[misc]
                 if put_key is not None and n != 1:
@@ -301,13 +332,15 @@ async def _mutate(request: Request, ctx: StackContext, caller: Caller, table: Ta
                     raise _Rollback(ApiError(406, "PGRST116", SINGULAR_ERROR, f"The result contains {n} rows"))
         else:
             rows = await ctx.run(caller, request.method, request.url.path, _headers(request), False,
-                                 [(full, params.values)])
-            body, n, single, extra_value = rows[0]  # type: ignore[misc]
+                                 [*prelude, (full, params.values)])
+            timezone_applied = bool(prelude) and rows[0] is not None
+            body, n, single, extra_value = rows[-1]  # type: ignore[misc]
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
     if put_key is not None:
         created = bool(extra_value)
-    headers = {"Content-Range": f"*/{n}" if prefs.get("count") in COUNTS else "*/*", **_applied(prefs)}
+    headers = {"Content-Range": f"*/{n}" if prefs.get("count") in COUNTS else "*/*",
+               **_applied(prefs, timezone=timezone_applied)}
     if located and isinstance(extra_value, dict):
         headers["Location"] = f"/{table.name}?" + "&".join(f"{k}=eq.{v}" for k, v in extra_value.items())
     if ret == "representation":
@@ -468,6 +501,7 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
     statement, estimate = rest_sql.rpc_sql(
         cache, fn, args_json, given, query.select, query.options, limit if fn.returns_set else None,
         offset if fn.returns_set else None, params, whole_body, _output(media), count=kind in ("exact", "estimated"))
+    prelude = _prelude(prefs)
     statements: list[tuple[Any, Any]] = [(statement, params.values)]
     if set_of_rows and kind in ("planned", "estimated"):
         statements.append((sql.SQL("explain (format json) ") + estimate, params.values))
@@ -478,6 +512,7 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
         if (media.singular and fn.returns_set) or limit_affected is not None:
             async with ctx.transaction(caller, request.method, request.url.path, _headers(request), read_only,
                                        schema_name) as conn:
+                timezone_applied = await _run_prelude(conn, prelude)
                 cur = await conn.execute(rest_sql.composed(statement), params.values)
                 row = await cur.fetchone()
                 assert row is not None
@@ -492,13 +527,15 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
                     planned = _planned((await cur.fetchone() or [None])[0])
         else:
             rows = await ctx.run(caller, request.method, request.url.path, _headers(request), read_only,
-                                 statements, schema_name)
+                                 [*prelude, *statements], schema_name)
+            timezone_applied = bool(prelude) and rows[0] is not None
+            rows = rows[len(prelude):]
             assert rows[0] is not None
             body_text, n, single, exact = rows[0][-4:]
             planned = _planned(rows[1][0]) if len(rows) > 1 else None  # type: ignore[index]
     except psycopg.Error as exc:
         raise from_postgres(exc, caller.authenticated) from None
-    headers = {"Content-Range": "", **_applied(prefs, ("count", "params"))}
+    headers = {"Content-Range": "", **_applied(prefs, ("count", "params"), timezone_applied)}
     if fn.return_kind == "void":
         headers.pop("Content-Range")
         return Response(status_code=204, headers=headers)

@@ -252,3 +252,22 @@ def test_aggregates_are_refused_as_on_supabase(stack: RunningStack, member: dict
     assert response.status_code == 400
     assert response.json()["code"] == "PGRST123"
     assert response.json()["message"] == "Use of aggregate functions is not allowed"
+
+
+def test_timezone_preference_renders_timestamps_in_that_zone(stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (prefer_timezone): a zone of pg_timezone_names is applied and echoed in Preference-Applied; an
+    invalid one is ignored (values in the default zone, no Preference-Applied), and refused under strict."""
+    stack.sql("insert into public.pgrst_calls (n, at) values (1000, '2023-10-18 12:37:59.611+00')")
+    url = f"{stack.url}/rest/v1/pgrst_calls"
+    params = {"select": "at", "n": "eq.1000"}
+    zoned = httpx.get(url, params=params, headers={**member, "Prefer": "timezone=America/Los_Angeles"})
+    assert zoned.json() == [{"at": "2023-10-18T05:37:59.611-07:00"}]
+    assert zoned.headers["preference-applied"] == "timezone=America/Los_Angeles"
+    ignored = httpx.get(url, params=params, headers={**member, "Prefer": "timezone=Jupiter/Red_Spot"})
+    assert ignored.status_code == 200 and "preference-applied" not in ignored.headers
+    assert ignored.json()[0]["at"] != zoned.json()[0]["at"]
+    strict = httpx.get(url, params=params, headers={**member, "Prefer": "handling=strict, timezone=Jupiter/Red_Spot"})
+    assert strict.status_code == 400 and strict.json()["code"] == "PGRST122"
+    rpc = httpx.post(f"{stack.url}/rest/v1/rpc/pgrst_spans_logged", params={"select": "id", "limit": "1"},
+                     headers={**member, "Prefer": "timezone=Europe/Berlin, count=exact"}, json={"p_min": 50})
+    assert rpc.headers["preference-applied"] == "count=exact, timezone=Europe/Berlin"
