@@ -79,7 +79,8 @@ declare
   stale uuid;
   reservation uuid;
   model_name text;
-  price public.ai_model_prices;
+  listed boolean;
+  cost numeric;
   refusal text;
 begin
   if p_tenant_id is null then
@@ -91,12 +92,18 @@ begin
   end if;
 
   -- Every model of the route must be allowed and priced: one that is not is refused by name. The estimate
-  -- is the priciest model's cost for the token upper bounds, so it is never an unknown counted as 0.
-  for model_name in select jsonb_array_elements_text(p_models) loop
-    price := private.ai_model_price(p_provider, model_name);
-    if not exists (select 1 from public.ai_models a where a.provider = p_provider and a.model = model_name) then
+  -- is the priciest model's cost for the token upper bounds (no cached input assumed), so it is never an
+  -- unknown counted as 0. One statement for all the models: this runs before every paid call.
+  for model_name, listed, cost in
+    select m.model,
+           exists (select 1 from public.ai_models a where a.provider = p_provider and a.model = m.model),
+           private.ai_cost_usd(p_provider, m.model, p_input_tokens, 0, p_output_tokens)
+    from jsonb_array_elements_text(p_models) with ordinality as m(model, n)
+    order by m.n
+  loop
+    if not listed then
       refusal := 'model_not_allowed';
-    elsif price.provider is null then
+    elsif cost is null then
       refusal := 'model_unpriced';
     end if;
     if refusal is not null then
@@ -106,9 +113,7 @@ begin
           select coalesce(jsonb_agg(a.model order by a.model), '[]'::jsonb) from public.ai_models a
           where a.provider = p_provider and (private.ai_model_price(a.provider, a.model)).provider is not null));
     end if;
-    -- no cached input assumed: the upper bound
-    estimate := greatest(coalesce(estimate, 0),
-                         private.ai_cost_usd(p_provider, model_name, p_input_tokens, 0, p_output_tokens));
+    estimate := greatest(coalesce(estimate, 0), cost);
   end loop;
 
   -- A worker that died mid-call never settled: after 30 minutes its reservation counts what it recorded.
