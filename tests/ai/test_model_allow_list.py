@@ -266,6 +266,10 @@ def test_the_operator_allows_prices_and_removes_models_from_the_command_line(
     assert partly.exit_code == 2 and "missing: --cached-input-usd, --output-usd" in partly.stderr
     listed = json.loads(ai("list", "--json").stdout)
     assert "gpt-5" not in [m["model"] for m in listed]
+    allow_unpriced(database, "gpt-5-preview")  # listed in SQL without a price: the table says so
+    table = {line.split()[1]: line.split()[2:] for line in ai("list").stdout.splitlines()[2:]}
+    assert table["gpt-5-preview"] == ["(no", "price:", "refused)"]
+    assert table["gpt-4o-mini"] == ["gpt-4o-mini", "0.150000", "0.075000", "0.600000"]
 
     priced = ai("allow", "gpt-5", "--input-usd", "1.25", "--cached-input-usd", "0.125", "--output-usd", "10")
     assert priced.exit_code == 0, priced.stderr
