@@ -149,6 +149,11 @@ def bypass_the_publish_check(url: str, model: str) -> None:
                      "values (%s, 'production', 'lead_scoring', 'de', %s, 1)", (row[0], ACME))
 
 
+def listed_unpriced_bypassing_the_check(url: str, model: str) -> None:
+    allow_unpriced(url, model)
+    bypass_the_publish_check(url, model)
+
+
 def price_withdrawn(url: str, model: str) -> None:
     """A version published while the model was priced; the operator has withdrawn the price since."""
     with psycopg.connect(url) as conn:
@@ -161,6 +166,7 @@ def price_withdrawn(url: str, model: str) -> None:
     ("stored", "model", "problem"),
     [
         (bypass_the_publish_check, "o1-pro", "is not on the operator's allow-list"),
+        (listed_unpriced_bypassing_the_check, "gpt-5-preview", "has no price"),
         (price_withdrawn, "gpt-4o", "has no price"),
     ],
 )
