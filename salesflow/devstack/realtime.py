@@ -422,7 +422,7 @@ class RealtimeHub:
                         await self._handle(session, text)
                     elif frame:
                         self._binary_broadcast(session, frame)
-                except (ValueError, KeyError, TypeError, IndexError, struct.error) as exc:
+                except (ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error) as exc:
                     log.debug("realtime: unreadable message %r: %s", (text or frame or "")[:200], exc)
         except WebSocketDisconnect:
             pass
@@ -454,6 +454,7 @@ class RealtimeHub:
         decoded = json.loads(text)
         if isinstance(decoded, list):
             join_ref, ref, topic, event, payload = decoded
+            payload = payload or {}
         else:
             topic, event, payload = decoded["topic"], decoded["event"], decoded.get("payload") or {}
             ref, join_ref = decoded.get("ref"), decoded.get("join_ref")
