@@ -315,7 +315,8 @@ async def _mutate(request: Request, ctx: StackContext, caller: Caller, table: Ta
     full = rest_sql.returning_body(cache, table, statement, query.select, query.options, params, _output(media),
                                    extra)
     limit = _max_affected(prefs) if request.method in ("PATCH", "DELETE") else None
-    singular = media.singular and ret == "representation"
+    # PostgREST checks a singular write whatever it returns (a wider one rolls back with 406)
+    singular = media.singular
     prelude = _prelude(prefs)
     # the row count decides between commit and rollback for a singular answer, PUT and max-affected
     try:

@@ -271,3 +271,17 @@ def test_timezone_preference_renders_timestamps_in_that_zone(stack: RunningStack
     rpc = httpx.post(f"{stack.url}/rest/v1/rpc/pgrst_spans_logged", params={"select": "id", "limit": "1"},
                      headers={**member, "Prefer": "timezone=Europe/Berlin, count=exact"}, json={"p_min": 50})
     assert rpc.headers["preference-applied"] == "count=exact, timezone=Europe/Berlin"
+
+
+def test_a_singular_write_of_many_rows_is_rolled_back_even_when_it_returns_nothing(
+        stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (singular_plural): `Accept: application/vnd.pgrst.object+json` asks for exactly one row; a PATCH
+    matching two is answered 406 PGRST116 and rolled back, with `return=minimal` as well."""
+    response = httpx.patch(f"{stack.url}/rest/v1/pgrst_members", params={"id": "in.(1,2)"}, json={"visits": 0},
+                           headers={**member, "Accept": "application/vnd.pgrst.object+json",
+                                    "Prefer": "return=minimal"})
+    assert response.status_code == 406 and response.json()["code"] == "PGRST116"
+    assert stack.sql("select visits from public.pgrst_members order by id") == [(3,), (4,)]
+    one = httpx.patch(f"{stack.url}/rest/v1/pgrst_members", params={"id": "eq.1"}, json={"visits": 5},
+                      headers={**member, "Accept": "application/vnd.pgrst.object+json"})
+    assert one.status_code == 204 and stack.sql("select visits from public.pgrst_members where id = 1") == [(5,)]
