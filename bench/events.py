@@ -4,10 +4,14 @@
                            [--pgqueuer-batch 100,250,500]
 
 (a) drain N pending no-op events with one worker process (this engine records every handler delivery in
-    event_deliveries; pgqueuer writes its pgqueuer_log, its default bookkeeping);
+    event_deliveries; pgqueuer writes its pgqueuer_log, its default bookkeeping), and the floor: a bare loop
+    that claims rows of a plain table with SKIP LOCKED and deletes them, no bookkeeping;
 (b) insert-to-handler-start latency over single events sent to an idle listener (p50, p99): both
-    listeners idle at the same time, events sent alternately to each, so both see the same load;
-(c) peak RSS of each worker process (VmHWM).
+    listeners idle at the same time, events sent alternately to each, so both see the same load; the floor
+    is a bare LISTEN/NOTIFY round trip measured the same way;
+(c) peak RSS of each worker process (VmHWM);
+(d) retention: the same drain with --history processed events present against an empty outbox, and while
+    the engine's maintenance prunes them.
 Each worker runs in its own subprocess under uvloop (pgqueuer's own benchmark runs uvloop and asyncpg,
 its fastest driver). Both are tried with each of their batch sizes and their best drains are compared;
 pgqueuer runs with its defaults otherwise (durable, logged tables: the same durability as the outbox).
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -81,7 +84,8 @@ def run_loop(coro: Any) -> Any:
 # -- workers (run as subprocesses) ----------------------------------------------------------------------
 
 
-async def salesflow_worker(url: str, expect: int, latency_file: str | None, batch: int, concurrency: int) -> dict:
+async def salesflow_worker(url: str, expect: int, latency_file: str | None, batch: int, concurrency: int,
+                           retention_seconds: float | None = None) -> dict:
     from salesflow.events.engine import Engine, EngineSettings
     from salesflow.events.ports import EventResult
     from salesflow.events.registry import Registry
@@ -97,46 +101,46 @@ async def salesflow_worker(url: str, expect: int, latency_file: str | None, batc
             latencies.append(time.time() - sent)
 
     transport = open_postgres(url, pool_size=2)
-    store = transport.store
+    store: Any = transport.store
     finished = 0
     done = asyncio.Event()
-    original_finish = store.finish
+    # The longest time between two calls that finished events: a drain that stalls shows here.
+    last_progress = [time.perf_counter()]
+    longest_gap = [0.0]
 
-    async def counting_finish(worker: str, results: list[EventResult], base: float) -> int:
+    def count(results: Any, lost: Any) -> None:
         nonlocal finished
-        n = await original_finish(worker, results, base)
-        finished += n
-        if finished >= expect:
-            done.set()
-        return n
-
-    store.finish = counting_finish  # type: ignore[method-assign]
-    original_window = store.window
-
-    @contextlib.asynccontextmanager
-    async def counting_window(lane: int) -> Any:
-        # Events finished inside a claim window count once the window has committed.
-        nonlocal finished
-        settled: list[int] = [0]
-        async with original_window(lane) as window:
-            original_settle = window.settle
-
-            async def settle(worker: str, results: Any, lease_ids: Any, *rest: Any) -> None:
-                await original_settle(worker, results, lease_ids, *rest)
-                settled[0] = len(results)
-
-            window.settle = settle  # type: ignore[method-assign]
-            yield window
-        finished += settled[0]
+        finished += len(results) - len(lost)
+        now = time.perf_counter()
+        if finished > 0:
+            longest_gap[0] = max(longest_gap[0], now - last_progress[0])
+        last_progress[0] = now
         if finished >= expect:
             done.set()
 
-    store.window = counting_window  # type: ignore[method-assign]
+    original_finish, original_settle = store.finish, store.settle
+
+    async def counting_finish(worker: str, results: list[EventResult], base: float) -> set[Any]:
+        lost = await original_finish(worker, results, base)
+        count(results, lost)
+        return set(lost)
+
+    async def counting_settle(lane: int, worker: str, results: list[EventResult], *rest: Any) -> set[Any]:
+        lost = await original_settle(lane, worker, results, *rest)
+        count(results, lost)
+        return set(lost)
+
+    store.finish, store.settle = counting_finish, counting_settle
+    pruning = retention_seconds is not None
     engine = Engine(store, transport.data, registry,
-                    EngineSettings(concurrency=concurrency, batch=batch, poll_interval=5.0, lease_seconds=60),
+                    EngineSettings(concurrency=concurrency, batch=batch, poll_interval=5.0, lease_seconds=60,
+                                   retention_seconds=retention_seconds,
+                                   # pruning: maintenance (and so pruning) all the time, to see it never stalls
+                                   maintenance_interval=0.2 if pruning else 5.0, prune_interval=0.2),
                     wakeup=transport.wakeup)
     cpu0 = cpu_seconds()
     started = time.perf_counter()
+    last_progress[0] = started
     runner = asyncio.create_task(engine.run())
     if latency_file is not None:
         Path(latency_file + ".ready").write_text("ready")
@@ -146,7 +150,41 @@ async def salesflow_worker(url: str, expect: int, latency_file: str | None, batc
     await runner
     await transport.close()
     return {"elapsed": elapsed, "processed": finished, "latencies": latencies, "rss_mb": peak_rss_mb(),
+            "cpu_s": cpu_seconds() - cpu0, "longest_gap_s": longest_gap[0]}
+
+
+async def floor_drain_worker(url: str, expect: int, batch: int) -> dict:
+    """The floor: a bare loop that claims with SKIP LOCKED and deletes, no bookkeeping, on the same driver."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=None)
+    query = ("delete from bench_floor where id = any(array(select id from bench_floor order by id limit %s "
+             "for update skip locked)) returning id, payload")
+    handled = 0
+    cpu0 = cpu_seconds()
+    started = time.perf_counter()
+    while handled < expect:
+        rows = await (await conn.execute(query, (batch,))).fetchall()
+        handled += len(rows)
+        if not rows:
+            break
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return {"elapsed": elapsed, "processed": handled, "latencies": [], "rss_mb": peak_rss_mb(),
             "cpu_s": cpu_seconds() - cpu0}
+
+
+async def floor_latency_worker(url: str, expect: int, latency_file: str) -> dict:
+    """The floor of latency: a bare LISTEN/NOTIFY round trip (the sender's clock in the payload)."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    await conn.execute("listen bench_floor")
+    Path(latency_file + ".ready").write_text("ready")
+    latencies: list[float] = []
+    async for notify in conn.notifies():
+        latencies.append(time.time() - float(notify.payload))
+        if len(latencies) >= expect:
+            break
+    await conn.close()
+    return {"elapsed": 0.0, "processed": len(latencies), "latencies": latencies, "rss_mb": peak_rss_mb(),
+            "cpu_s": 0.0}
 
 
 async def pgqueuer_worker(url: str, expect: int, latency_file: str | None, batch: int) -> dict:
@@ -191,7 +229,11 @@ async def pgqueuer_worker(url: str, expect: int, latency_file: str | None, batch
 def worker_main(args: argparse.Namespace) -> None:
     batch = int(args.batch)  # one batch size per worker
     if args.system == "salesflow":
-        result = run_loop(salesflow_worker(args.url, args.expect, args.latency_file, batch, args.concurrency))
+        result = run_loop(salesflow_worker(args.url, args.expect, args.latency_file, batch, args.concurrency,
+                                           args.retention))
+    elif args.system == "floor":
+        result = run_loop(floor_latency_worker(args.url, args.expect, args.latency_file) if args.latency_file
+                          else floor_drain_worker(args.url, args.expect, batch))
     else:
         result = run_loop(pgqueuer_worker(args.url, args.expect, args.latency_file, batch))
     Path(args.out).write_text(json.dumps(result))
@@ -201,11 +243,13 @@ def worker_main(args: argparse.Namespace) -> None:
 
 
 def spawn(system: str, url: str, expect: int, out: str, batch: int, concurrency: int,
-          latency_file: str | None = None) -> subprocess.Popen[bytes]:
+          latency_file: str | None = None, retention: float | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, __file__, "--worker", system, "--url", url, "--expect", str(expect), "--out", out,
            "--batch", str(batch), "--concurrency", str(concurrency)]
     if latency_file:
         cmd += ["--latency-file", latency_file]
+    if retention is not None:
+        cmd += ["--retention", str(retention)]
     env = {**os.environ, "SALESFLOW_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(cmd, env=env)
 
@@ -223,6 +267,8 @@ def prepare_database(url: str) -> None:
     migrations.prepare(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("update public.events set status = 'processed', processed_at = now()")
+        conn.execute("create table bench_floor (id bigint generated always as identity primary key, "
+                     "payload jsonb not null)")
 
     async def install() -> None:
         import asyncpg
@@ -240,8 +286,8 @@ def reset_queues(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("truncate public.event_deliveries")
         conn.execute("delete from public.events where type = 'bench.noop'")
-        conn.execute("truncate pgqueuer, pgqueuer_log, pgqueuer_statistics")
-        conn.execute("vacuum analyze public.events, public.event_deliveries, pgqueuer, pgqueuer_log")
+        conn.execute("truncate pgqueuer, pgqueuer_log, pgqueuer_statistics, bench_floor")
+        conn.execute("vacuum analyze public.events, public.event_deliveries, pgqueuer, pgqueuer_log, bench_floor")
 
 
 def fill_salesflow(url: str, n: int, keys: int = 0) -> None:
@@ -276,20 +322,47 @@ def fill_pgqueuer(url: str, n: int) -> None:
         conn.execute("analyze pgqueuer")
 
 
-def drain(system: str, url: str, n: int, batch: int, concurrency: int, tmp: str, keys: int = 0) -> dict:
+def fill_floor(url: str, n: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("insert into bench_floor (payload) select jsonb_build_object('i', i) "
+                     "from generate_series(1, %s) i", (n,))
+        conn.execute("analyze bench_floor")
+
+
+def fill_history(url: str, n: int, days_old: float) -> float:
+    """n processed events (with no deliveries) in one INSERT ... SELECT, processed `days_old` days ago;
+    returns the seconds it took."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "insert into public.events (tenant_id, type, payload, source, status, attempts, created_at, "
+            "processed_at) select %s, 'bench.history', jsonb_build_object('i', i), 'bench', 'processed', 1, "
+            "now() - make_interval(days => %s), now() - make_interval(days => %s) from generate_series(1, %s) i",
+            (TENANT, days_old, days_old, n))
+        conn.execute("vacuum analyze public.events")
+    return time.perf_counter() - started
+
+
+def drain(system: str, url: str, n: int, batch: int, concurrency: int, tmp: str, keys: int = 0,
+          retention: float | None = None) -> dict:
     reset_queues(url)
     if system == "salesflow":
         fill_salesflow(url, n, keys)
+    elif system == "floor":
+        fill_floor(url, n)
     else:
         fill_pgqueuer(url, n)
     out = f"{tmp}/{system}-drain-{batch}.json"
-    result = wait_result(spawn(system, url, n, out, batch, concurrency), out)
+    result = wait_result(spawn(system, url, n, out, batch, concurrency, retention=retention), out)
     with psycopg.connect(url) as conn:
         if system == "salesflow":
             row = conn.execute("select count(*) filter (where status = 'processed'), "
                                "(select count(*) from public.event_deliveries) from public.events "
                                "where type = 'bench.noop'").fetchone()
             assert row == (n, n), f"salesflow drained {row}, expected {n} processed with {n} deliveries"
+        elif system == "floor":
+            row = conn.execute("select count(*) from bench_floor").fetchone()
+            assert row == (0,), f"the floor loop left {row} rows"
         else:
             row = conn.execute("select count(*) from pgqueuer").fetchone()
             assert row == (0,), f"pgqueuer left {row} jobs"
@@ -298,11 +371,12 @@ def drain(system: str, url: str, n: int, batch: int, concurrency: int, tmp: str,
 
 
 def latency_both(url: str, n: int, batch: int, concurrency: int, pgq_batch: int, tmp: str, gap: float) -> dict:
-    """Both listeners idle at once; single events go alternately to each, `gap` seconds apart, so both
-    see the same background load. Returns each system's result with p50_ms / p99_ms."""
+    """The listeners idle at once; single events go to each in turn, `gap` seconds apart, so all see the
+    same background load: this engine, pgqueuer, and the floor (a bare LISTEN that receives a NOTIFY).
+    Returns each one's result with p50_ms / p99_ms."""
     reset_queues(url)
     procs = {}
-    for system, b, c in (("salesflow", batch, concurrency), ("pgqueuer", pgq_batch, 0)):
+    for system, b, c in (("salesflow", batch, concurrency), ("pgqueuer", pgq_batch, 0), ("floor", 1, 0)):
         procs[system] = (spawn(system, url, n, f"{tmp}/{system}-latency.json", b, c,
                                latency_file=f"{tmp}/{system}-latency"), f"{tmp}/{system}-latency.json")
     deadline = time.monotonic() + 60
@@ -322,6 +396,8 @@ def latency_both(url: str, n: int, batch: int, concurrency: int, pgq_batch: int,
             await asyncio.sleep(gap)
             await queries.enqueue("noop", str(time.time()).encode())
             await asyncio.sleep(gap)
+            await conn.execute("select pg_notify('bench_floor', %s)", (repr(time.time()),))
+            await asyncio.sleep(gap)
         await conn.close()
 
     asyncio.run(send())
@@ -334,6 +410,29 @@ def latency_both(url: str, n: int, batch: int, concurrency: int, pgq_batch: int,
         result["p99_ms"] = ms[max(0, round(0.99 * len(ms)) - 1)]
         results[system] = result
     return results
+
+
+def retention_drains(url: str, n: int, batch: int, concurrency: int, history: int, tmp: str) -> dict:
+    """The same drain on an empty outbox, then with `history` processed events present (8 days old, and no
+    pruning), then while the engine's maintenance prunes them (retention 7 days, maintenance every 0.2 s)."""
+    if history == 0:
+        return {}
+    runs: dict[str, Any] = {"empty": drain("salesflow", url, n, batch, concurrency, tmp)}
+    print(f"  salesflow drain, empty outbox: {runs['empty']['rate']:,.0f} events/s", flush=True)
+    runs["fill_s"] = fill_history(url, history, days_old=8)
+    runs["history"] = drain("salesflow", url, n, batch, concurrency, tmp)
+    print(f"  salesflow drain, {history:,} processed events present: {runs['history']['rate']:,.0f} events/s",
+          flush=True)
+    with psycopg.connect(url) as conn:
+        before = conn.execute("select count(*) from public.events where type = 'bench.history'").fetchone()
+    runs["pruning"] = drain("salesflow", url, n, batch, concurrency, tmp, retention=7 * 86400.0)
+    with psycopg.connect(url) as conn:
+        after = conn.execute("select count(*) from public.events where type = 'bench.history'").fetchone()
+    assert before is not None and after is not None
+    runs["pruned"] = before[0] - after[0]
+    print(f"  salesflow drain while pruning: {runs['pruning']['rate']:,.0f} events/s, {runs['pruned']:,} pruned",
+          flush=True)
+    return runs
 
 
 def main() -> None:
@@ -351,7 +450,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="Drain rounds per system (best one counts).")
     parser.add_argument("--keys", default="50,1000",
                         help="Also drain this engine with the events spread over so many ordering keys.")
-    parser.add_argument("--worker", choices=["salesflow", "pgqueuer"], help=argparse.SUPPRESS)
+    parser.add_argument("--history", type=int, default=5_000_000,
+                        help="Processed events present in the outbox for the retention drains (0: skip them).")
+    parser.add_argument("--worker", choices=["salesflow", "pgqueuer", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--retention", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -361,6 +463,8 @@ def main() -> None:
         args.system = args.worker
         worker_main(args)
         return
+    if args.history < 0:
+        parser.error("--history: must be >= 0")
     for name in ("events", "latency_events", "repeat"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be >= 1")
@@ -396,7 +500,7 @@ def main() -> None:
                   flush=True)
             # Rounds interleave the two systems so background load on a shared machine hits both alike;
             # each system's best round is compared.
-            our_runs, theirs_runs = [], []
+            our_runs, theirs_runs, floor_runs = [], [], []
             for round_no in range(1, args.repeat + 1):
                 for b in our_batches:
                     r = drain("salesflow", url, args.events, b, slots(b), tmp)
@@ -405,6 +509,12 @@ def main() -> None:
                     print(f"  round {round_no} salesflow drain (batch {b}, concurrency {slots(b)}): "
                           f"{r['rate']:,.0f} events/s ({r['elapsed']:.2f} s, worker cpu {r['cpu_s']:.2f} s)",
                           flush=True)
+                for b in our_batches:
+                    r = drain("floor", url, args.events, b, 0, tmp)
+                    r["batch"] = b
+                    floor_runs.append(r)
+                    print(f"  round {round_no} floor drain (claim with SKIP LOCKED and delete, batch {b}): "
+                          f"{r['rate']:,.0f} rows/s ({r['elapsed']:.2f} s)", flush=True)
                 for b in pgq_batches:
                     r = drain("pgqueuer", url, args.events, b, 0, tmp)
                     r["batch"] = b
@@ -413,6 +523,7 @@ def main() -> None:
                           f"({r['elapsed']:.2f} s, worker cpu {r['cpu_s']:.2f} s)", flush=True)
             ours = max(our_runs, key=lambda r: r["rate"])
             theirs = max(theirs_runs, key=lambda r: r["rate"])
+            floor = max(floor_runs, key=lambda r: r["rate"])
             best_batch, our_best = theirs["batch"], ours["batch"]
             # Per-key ordering (pgqueuer has none to compare): the same drain with the events spread over
             # few ordering keys, at most one event of a key in flight.
@@ -425,9 +536,10 @@ def main() -> None:
                     if r["rate"] > keyed.get(keys, (0.0, 0))[0]:
                         keyed[keys] = (r["rate"], b)
             lat = latency_both(url, args.latency_events, our_best, slots(our_best), best_batch, tmp, args.gap)
-            our_lat, their_lat = lat["salesflow"], lat["pgqueuer"]
+            our_lat, their_lat, floor_lat = lat["salesflow"], lat["pgqueuer"], lat["floor"]
             for system, r in lat.items():
                 print(f"  {system} latency: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms", flush=True)
+            retention = retention_drains(url, args.events, our_best, slots(our_best), args.history, tmp)
     finally:
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
@@ -452,12 +564,32 @@ def main() -> None:
     for keys, (rate, b) in keyed.items():
         print(f"drain over {keys} ordering keys: {rate:,.0f} events/s at batch {b} "
               f"({rate / ours['rate']:.2f} of the best keyless drain)")
+    drain_share = ours["rate"] / floor["rate"]
+    latency_multiple = our_lat["p50_ms"] / floor_lat["p50_ms"]
+    print(f"floor (bare SKIP LOCKED claim-and-delete at batch {floor['batch']}; bare LISTEN/NOTIFY): drain "
+          f"{floor['rate']:,.0f} rows/s, latency p50 {floor_lat['p50_ms']:.2f} ms, p99 {floor_lat['p99_ms']:.2f} ms")
+    print(f"salesflow against the floor: drain {drain_share:.0%} of it (goal >= 50%), latency p50 "
+          f"{latency_multiple:.2f}x it (goal <= 1.5x)")
+    if retention:
+        empty, full, pruned = retention["empty"], retention["history"], retention["pruning"]
+        print(f"retention: drain with {args.history:,} processed events present {full['rate']:,.0f} events/s "
+              f"against {empty['rate']:,.0f} with an empty outbox ({full['rate'] / empty['rate']:.0%}, target "
+              f">= 80%; history inserted in {retention['fill_s']:.0f} s)")
+        print(f"retention: drain while pruning {pruned['rate']:,.0f} events/s ({pruned['rate'] / full['rate']:.0%} "
+              f"of the same drain without pruning), {retention['pruned']:,} events pruned meanwhile; longest "
+              f"gap between finishes {pruned['longest_gap_s'] * 1000:.0f} ms (without pruning "
+              f"{full['longest_gap_s'] * 1000:.0f} ms)")
     checks = {
         "throughput >= 1.5x pgqueuer": ours["rate"] >= 1.5 * theirs["rate"],
+        "drain >= 50% of the floor": drain_share >= 0.5,
+        "p50 <= 1.5x the floor's": latency_multiple <= 1.5,
         "p50 <= 2 ms": our_lat["p50_ms"] <= 2,
         "p99 <= 10 ms": our_lat["p99_ms"] <= 10,
         "RSS <= 150 MB": our_rss <= 150,
     }
+    if retention:
+        checks["drain with history >= 80% of empty"] = (
+            retention["history"]["rate"] >= 0.8 * retention["empty"]["rate"])
     print("targets: " + ", ".join(f"{k}: {'met' if ok else 'MISSED'}" for k, ok in checks.items()))
 
 

@@ -8,6 +8,7 @@ typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,9 @@ class Settings(BaseModel):
     SALESFLOW_DEV_PORT: int = Field(default=54321, ge=0, le=65535)  # 0 = any free port
     SALESFLOW_EMBEDDED_DIR: str = str(PROJECT_ROOT / ".salesflow" / "pgdata")
     SALESFLOW_TRANSPORT: Literal["postgres", "supabase"] | None = None
+    # How long processed events (and their deliveries) are kept before the listener deletes them: a duration
+    # like 7d, 12h, 30m, or "off" to keep them.
+    SALESFLOW_EVENT_RETENTION: str = "7d"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -52,6 +56,18 @@ class Settings(BaseModel):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
+    @field_validator("SALESFLOW_EVENT_RETENTION")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        if value.strip().lower() != "off":
+            duration_seconds(value)  # raises ValueError naming what is allowed
+        return value.strip()
+
+    def event_retention_seconds(self) -> float | None:
+        """SALESFLOW_EVENT_RETENTION in seconds; None when it is "off"."""
+        value = self.SALESFLOW_EVENT_RETENTION
+        return None if value.lower() == "off" else duration_seconds(value)
+
     @field_validator("SUPABASE_JWT_SECRET")
     @classmethod
     def _secret_length(cls, value: str) -> str:
@@ -61,6 +77,17 @@ class Settings(BaseModel):
 
 
 KNOWN = frozenset(Settings.model_fields)
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """`30s`, `15m`, `12h`, `7d`, `2w` in seconds; ValueError names what is allowed."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30m, 12h, 7d or 2w")
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
 def load_settings(env: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:

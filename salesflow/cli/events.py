@@ -271,3 +271,62 @@ def publish(
         except psycopg.Error as exc:
             fail(_sql_error(exc).replace("publish_event.tenant_id", "--tenant").replace("publish_event.", "--"))
     typer.echo(str(row["id"]) if row else "")
+
+
+@app.command()
+def prune(
+    older_than: str | None = typer.Option(
+        None, "--older-than",
+        help="Delete processed events processed longer ago than this: 30m, 12h, 7d, 2w "
+        "(default: SALESFLOW_EVENT_RETENTION, 7d).",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
+    batch: int = typer.Option(1000, help="Events deleted per transaction (1-100000)."),
+    database_url: str | None = DbUrl,
+) -> None:
+    """Delete processed events older than the retention, with their deliveries, in small batches (what the
+    listener's maintenance does on its own). Failed events stay until replayed; pending and processing
+    events are never touched. One pruner at a time: while another one runs, this exits 1."""
+    import psycopg  # imported here: the command line starts without the database driver
+
+    from salesflow.settings import SettingsError, duration_seconds, settings
+
+    if not 1 <= batch <= 100_000:
+        fail(f"--batch: must be between 1 and 100000 (got {batch})")
+    if older_than is not None:
+        try:
+            seconds = duration_seconds(older_than)
+        except ValueError as exc:
+            fail(f"--older-than: {exc}")
+        label = older_than.strip()
+    else:
+        try:
+            cfg = settings()
+        except SettingsError as exc:
+            fail(str(exc))
+        retention = cfg.event_retention_seconds()
+        if retention is None:
+            fail("--older-than: SALESFLOW_EVENT_RETENTION is off; name a duration, e.g. --older-than 30d")
+        seconds, label = retention, cfg.SALESFLOW_EVENT_RETENTION
+    with _connect(database_url) as conn:
+        try:
+            if dry_run:
+                row = conn.execute("select public.prune_events(%s, 1, true) as n", (seconds,)).fetchone()
+                typer.echo(f"would delete {row['n'] if row else 0} processed event(s) older than {label} "
+                           "(and their deliveries); nothing deleted (--dry-run)")
+                return
+            total = 0
+            while True:
+                row = conn.execute("select public.prune_events(%s, %s) as n", (seconds, batch)).fetchone()
+                deleted = row["n"] if row else 0
+                if deleted is None:
+                    if total == 0:
+                        fail("another pruner is running (a listener's maintenance, or another prune); "
+                             "try again later", code=1)
+                    break
+                total += deleted
+                if deleted < batch:
+                    break
+        except psycopg.Error as exc:
+            fail(_sql_error(exc))
+    typer.echo(f"deleted {total} processed event(s) older than {label}, with their deliveries")

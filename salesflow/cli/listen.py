@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -130,6 +131,8 @@ def listen(
     except SettingsError as exc:
         fail(str(exc))
     sflog.configure(log_level or cfg.SALESFLOW_LOG_LEVEL, cfg.SALESFLOW_LOG_FORMAT)
+    # Retention (SALESFLOW_EVENT_RETENTION): the maintenance loop deletes processed events older than this.
+    engine_settings = dataclasses.replace(engine_settings, retention_seconds=cfg.event_retention_seconds())
     transport = transport or default_transport(cfg, database_url)
     url = database(database_url).url if transport == "postgres" else None
     try:

@@ -2,14 +2,15 @@
 
 One asyncio loop per process. Four small loops share the work:
 - claim: takes batches of due events while handler slots are free; otherwise waits for a wake-up
-  (NOTIFY / Realtime), a freed slot, the next delayed event, or the poll interval. With a store that has
-  claim windows (the postgres transport), a claim locks its events in a transaction, runs their handlers for
-  up to `window_seconds`, and settles the finished ones in that transaction, leasing only the rest; a second
-  claim lane helps while a backlog lasts. Otherwise (and for the first claim after a start or a failed
-  window) it leases them;
+  (NOTIFY / Realtime), a freed slot, the next delayed event, or the poll interval. With a store that can hold
+  events (`WindowedEventStore`), a claim is a window (salesflow/events/windows.py): the events are held,
+  their handlers run for up to `window_seconds`, and one call settles the finished ones and leases the rest;
+  a second claim lane helps while a backlog lasts. Otherwise it leases them;
 - finish: sends handler verdicts to the store in batches (one call per batch);
-- heartbeat: extends the leases of everything this worker still holds;
-- maintenance: returns expired leases of crashed workers to pending and refreshes the backlog metrics.
+- heartbeat: extends the leases and holds of everything this worker still owns, and stops any handler whose
+  lease would run out unrenewed, so an event this worker still runs is never claimed by anyone else;
+- maintenance: returns expired leases and holds of crashed workers to pending, refreshes the backlog
+  metrics, and deletes processed events older than the retention (one worker at a time).
 
 The engine imports no driver: it talks to `EventStore`, `Wakeup` and `TenantDataFactory` only.
 """
@@ -25,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -44,6 +45,7 @@ from salesflow.events.ports import (
     WindowedEventStore,
 )
 from salesflow.events.registry import Registry
+from salesflow.events.windows import ClaimWindows, Reservation, Slots
 
 log = logging.getLogger("salesflow.events")
 
@@ -69,6 +71,11 @@ class EngineSettings:
     # How long a claim window waits for its handlers before leasing those still running (0: lease every
     # claim). Long enough for handlers that write a row or two, short enough not to delay the next claim.
     window_seconds: float = 0.02
+    # Processed events older than this are deleted (with their deliveries) by the maintenance loop, in
+    # batches of `prune_batch` every `prune_interval` seconds; None keeps them.
+    retention_seconds: float | None = 7 * 86400.0
+    prune_interval: float = 60.0
+    prune_batch: int = 1000
     worker: str = field(default_factory=default_worker_name)
 
     def __post_init__(self) -> None:
@@ -81,27 +88,13 @@ class EngineSettings:
             "backoff_base_seconds": self.backoff_base_seconds >= 0,
             "maintenance_interval": self.maintenance_interval > 0,
             "window_seconds": 0 <= self.window_seconds <= 10,
+            "retention_seconds": self.retention_seconds is None or self.retention_seconds >= 0,
+            "prune_interval": self.prune_interval > 0,
+            "prune_batch": 1 <= self.prune_batch <= 100_000,
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"EngineSettings.{name}: invalid value {getattr(self, name)!r}")
-
-
-class _Reservation:
-    """Handler slots a claim in progress may fill, so two lanes never claim more than the free slots."""
-
-    __slots__ = ("count", "engine")
-
-    def __init__(self, engine: Engine, count: int) -> None:
-        self.engine, self.count = engine, count
-        engine._reserved += count
-
-    def shrink_to(self, count: int) -> None:
-        self.engine._reserved -= self.count - count
-        self.count = count
-
-    def release(self) -> None:
-        self.shrink_to(0)
 
 
 @dataclass
@@ -137,20 +130,21 @@ class Engine:
         self._wake = asyncio.Event()  # work may be waiting
         self._slot_freed = asyncio.Event()
         self._in_flight: dict[UUID, asyncio.Task[Any]] = {}
-        self._reserved = 0  # slots a claim in progress may fill
-        # Claim windows when the store has them (and they are not switched off); the first claim after a
-        # start is always leased, so an event that kills its worker inside a window is charged an attempt
-        # when the worker comes back (see the claim windows migration).
-        self._windows: WindowedEventStore | None = (
-            store if self.settings.window_seconds > 0 and isinstance(store, WindowedEventStore) else None
+        self._slots = Slots(self.settings.concurrency)
+        # Claim windows when the store can hold events (and they are not switched off).
+        self._windows: ClaimWindows | None = (
+            ClaimWindows(store, self, self.settings.window_seconds, self.settings.lease_seconds,
+                         self.settings.backoff_base_seconds)
+            if self.settings.window_seconds > 0 and isinstance(store, WindowedEventStore) else None
         )
-        self._leased_once = False
         self._empty_claims = 0  # lane 0's claims that found nothing since the last that found something
         self._claimed_keyed = False  # whether the last claim that found something found keyed events
-        self._lanes_running: set[int] = set()
-        self._helper_lanes: set[asyncio.Task[None]] = set()
-        self._held: set[UUID] = set()  # claimed and not yet finished (what the heartbeat extends)
+        # Claimed and not yet finished (what the heartbeat extends): event id -> the monotonic time by which
+        # its lease or hold runs out unless renewed. A handler still running then is stopped (see heartbeat).
+        self._held: dict[UUID, float] = {}
         self._keyed: set[UUID] = set()  # held events that have an ordering_key
+        self._finishing: set[UUID] = set()  # in a finish call right now
+        self._resent: set[UUID] = set()  # results sent again after a settle of unknown outcome
         self._results: asyncio.Queue[EventResult | None] = asyncio.Queue()
         self._health = _Health()
         self._metric_children: dict[tuple[int, tuple[str, ...]], Any] = {}
@@ -235,7 +229,7 @@ class Engine:
             await asyncio.wait({claimer, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopped.cancel()
-        lanes = {claimer, *self._helper_lanes}
+        lanes = {claimer, *(self._windows.helper_lanes if self._windows is not None else ())}
         _, stuck = await asyncio.wait(lanes, timeout=1.0)
         if stuck:
             for task in stuck:
@@ -248,7 +242,7 @@ class Engine:
     async def _claim_loop(self, lane: int = 0) -> None:
         """Claim while handler slots are free. Lane 0 always runs and waits for work when there is none;
         in window mode, lanes 1.. help it while a backlog lasts (each has its own connection, so one lane's
-        handlers run while another lane's window is with the database)."""
+        handlers run while another lane's call is with the database)."""
         s = self.settings
         full_batch = min(s.batch, s.concurrency)
         # After a full claim more work is likely waiting: then claim again only once half a batch of slots
@@ -257,7 +251,7 @@ class Engine:
         backlog_likely = False
         error_delay = 0.0
         while not self._stopping.is_set():
-            free = s.concurrency - len(self._in_flight) - self._reserved
+            free = self._slots.free(len(self._in_flight))
             if free <= 0 or (backlog_likely and free < low_water):
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -265,12 +259,12 @@ class Engine:
             want = min(s.batch, free)
             if lane == 0:
                 self._wake.clear()
-            slots = _Reservation(self, want)
+            slots = self._slots.reserve(want)
             try:
-                if self._windows is not None and self._leased_once:
-                    claimed = await self._claim_in_window(self._windows, lane, slots)
+                if self._windows is not None:
+                    events = await self._windows.claim(lane, slots, lambda: self._stopping.is_set())
                 else:
-                    claimed = await self._claim_leased(slots)
+                    events = await self._claim_leased(slots)
             except Exception as exc:
                 if lane > 0:
                     self._store_failed("claim", exc)
@@ -284,6 +278,10 @@ class Engine:
             error_delay = 0.0
             self._store_ok()
             self._health.last_claim_at = time.monotonic()
+            claimed = len(events)
+            if claimed:
+                self.metrics.claimed.inc(claimed)
+                self._claimed_keyed = any(e.ordering_key is not None for e in events)
             backlog_likely = claimed == want
             if claimed and lane == 0:
                 self._empty_claims = 0
@@ -292,112 +290,73 @@ class Engine:
                     return
                 continue
             if backlog_likely:
-                self._start_helper_lanes()
+                if self._windows is not None:
+                    self._windows.start_helper_lanes(self._claim_loop)
                 continue
             await self._idle_wait()
 
-    async def _claim_leased(self, slots: _Reservation) -> int:
-        """Lease events (claim_events) and start their handlers; returns how many were claimed."""
+    async def _claim_leased(self, slots: Reservation) -> list[Event]:
+        """Lease events (claim_events) and start their handlers; returns the events claimed."""
         s = self.settings
+        sent = time.monotonic()
         events = await self.store.claim(self.worker, slots.count, s.lease_seconds)
         if events and self._stopping.is_set():
             # stop() arrived while claiming: give these back rather than start new work.
             await self.store.release(self.worker, [e.id for e in events])
-            return 0
-        if events:
-            self._leased_once = True
-            self._claimed_keyed = any(e.ordering_key is not None for e in events)
-            self.metrics.claimed.inc(len(events))
-            for event in events:
-                self._hold(event)
-                self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
-        return len(events)
-
-    async def _claim_in_window(self, store: WindowedEventStore, lane: int, slots: _Reservation) -> int:
-        """Claim in a window (see `ClaimWindow`): lock events, run their handlers for up to
-        `window_seconds`, then in the same transaction finish those that are done and lease the rest, whose
-        results later go through the finish loop. Returns how many events were claimed."""
-        s = self.settings
-        events: list[Event] = []
-        tasks: dict[UUID, asyncio.Task[EventResult]] = {}
-        deferred: list[Event] = []
-        leased: list[UUID] = []
-        settled = False
-        try:
-            async with store.window(lane) as window:
-                events = await window.lock(slots.count)
-                if not events or self._stopping.is_set():
-                    return 0  # closing the window unlocks them, untouched
-                self.metrics.claimed.inc(len(events))
-                self._claimed_keyed = any(e.ordering_key is not None for e in events)
-                for event in events:
-                    if self._handlers_to_run(event) > 1:
-                        # Several handlers: each success is recorded as it happens, so a crash does not
-                        # repeat it; that needs the lease first. Leased at the close, run after it.
-                        deferred.append(event)
-                    else:
-                        tasks[event.id] = self._in_flight[event.id] = asyncio.create_task(self._handle(event))
-                # The running events hold their slots now (deferred ones are counted by the reservation
-                # until they start): another lane may claim what is left.
-                slots.shrink_to(len(deferred))
-                if tasks:
-                    await asyncio.wait(tasks.values(), timeout=s.window_seconds)
-                done = [t.result() for t in tasks.values() if t.done()]
-                leased = [event_id for event_id, t in tasks.items() if not t.done()] + [e.id for e in deferred]
-                await window.settle(self.worker, done, leased, s.lease_seconds, s.backoff_base_seconds)
-            settled = True  # committed: the window closed without an error
-        finally:
-            if events:
-                self._close_window(events, tasks, deferred, leased, settled)
-        return len(events)
-
-    def _handlers_to_run(self, event: Event) -> int:
-        try:
-            handlers = self.registry.handlers_for(event.type)
-        except Exception:
-            return 1  # run it in the window: _handle turns the error into a verdict
-        if not event.succeeded_handlers:
-            return len(handlers)
-        return sum(1 for h in handlers if h.name not in event.succeeded_handlers)
-
-    def _close_window(self, events: list[Event], tasks: dict[UUID, asyncio.Task[EventResult]],
-                      deferred: list[Event], leased: list[UUID], settled: bool) -> None:
-        """After a window committed (`settled`) or rolled back: free the slots of events it finished; hand
-        the events it leased to the heartbeat and the finish loop; start the deferred ones."""
-        still_ours = set(leased) if settled else set()
-        unblocked = False
-        for event in deferred:
-            if settled:
-                self._hold(event)
-                self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
+            return []
         for event in events:
-            task = tasks.get(event.id)
-            if task is None:
-                continue
-            if event.id in still_ours:
-                self._hold(event)
-                if task.done():
-                    self._window_task_done(event.id, task)
-                else:
-                    task.add_done_callback(functools.partial(self._window_task_done, event.id))
-                continue
-            if task.done():
-                del self._in_flight[event.id]
-                unblocked = unblocked or event.ordering_key is not None
-            else:
-                # The window rolled back under a running handler: the event is pending again and runs
-                # again (at least once); this run's result has nowhere to go.
-                task.add_done_callback(functools.partial(self._forget_task, event.id))
-        self._slot_freed.set()
-        if not settled:
-            # The next claim is leased, as after a start: should the window have failed because of one of
-            # its events, that event is then charged, and dead-lettered if it keeps failing.
-            self._leased_once = False
-            if tasks:
-                log.warning("a claim window was rolled back; its events run again",
-                            extra={"events": len(events)})
-        if unblocked:
-            self._wake.set()  # the next event of a finished event's ordering key may be claimable
+            self._own(event, sent + s.lease_seconds)
+            self._in_flight[event.id] = asyncio.create_task(self._run_event(event))
+        return events
+
+    # -- what a claim window asks of the engine (windows.WindowHost) ---------------------------------------
+
+    def start_event(self, event: Event, deadline: float) -> asyncio.Task[EventResult]:
+        self._own(event, deadline)
+        task = self._in_flight[event.id] = asyncio.create_task(self._handle(event))
+        return task
+
+    def runs_on(self, event_id: UUID, task: asyncio.Task[EventResult], deadline: float) -> None:
+        if event_id in self._held:
+            self._held[event_id] = deadline
+        if task.done():
+            self._window_task_done(event_id, task)
+        else:
+            task.add_done_callback(functools.partial(self._window_task_done, event_id))
+
+    def settled(self, results: Sequence[EventResult]) -> None:
+        self._forget_finished(results)
+
+    def lost(self, event_ids: Sequence[UUID], where: str) -> None:
+        """The store no longer counts these events as this worker's (its lease or hold expired and another
+        worker recovered them, or they were finished already). A run still going here is stopped at once:
+        the event may be running elsewhere now."""
+        surprising = [i for i in event_ids if i not in self._resent]
+        stopped = 0
+        for event_id in event_ids:
+            self._resent.discard(event_id)
+            self._held.pop(event_id, None)
+            self._keyed.discard(event_id)
+            task = self._in_flight.get(event_id)
+            if task is not None and not task.done():
+                task.cancel()
+                stopped += 1
+        if surprising:
+            self.metrics.lost.labels(where).inc(len(surprising))
+            log.warning("events no longer this worker's (lease or hold expired and recovered elsewhere)",
+                        extra={"operation": where, "count": len(surprising), "handlers_stopped": stopped,
+                               "events": [str(i) for i in surprising[:20]]})
+
+    def resend(self, results: Sequence[EventResult]) -> None:
+        for result in results:
+            self._resent.add(result.event_id)
+            self._results.put_nowait(result)
+
+    def forget(self, event_id: UUID) -> None:
+        self._forget_task(event_id)
+
+    def store_failed(self, operation: str, exc: BaseException) -> None:
+        self._store_failed(operation, exc)
 
     def _window_task_done(self, event_id: UUID, task: asyncio.Task[EventResult]) -> None:
         self._forget_task(event_id, task)
@@ -408,25 +367,23 @@ class Engine:
         self._in_flight.pop(event_id, None)
         self._slot_freed.set()
 
-    def _hold(self, event: Event) -> None:
-        """A leased event: its lease is heartbeated until it is finished."""
-        self._held.add(event.id)
+    def _own(self, event: Event, deadline: float) -> None:
+        """A claimed event: its lease (or hold) is heartbeated until it is finished."""
+        self._held[event.id] = deadline
         if event.ordering_key is not None:
             self._keyed.add(event.id)
 
-    def _start_helper_lanes(self) -> None:
-        if self._windows is None or not self._leased_once:
-            return
-        for lane in range(1, self._windows.lanes):
-            if lane not in self._lanes_running:
-                self._lanes_running.add(lane)
-                task = asyncio.create_task(self._claim_loop(lane), name=f"salesflow-claim-{lane}")
-                self._helper_lanes.add(task)
-                task.add_done_callback(functools.partial(self._helper_lane_done, lane))
-
-    def _helper_lane_done(self, lane: int, task: asyncio.Task[None]) -> None:
-        self._lanes_running.discard(lane)
-        self._helper_lanes.discard(task)
+    def _forget_finished(self, results: Sequence[EventResult]) -> None:
+        unblocked = False
+        for result in results:
+            self._held.pop(result.event_id, None)
+            self._resent.discard(result.event_id)
+            if result.event_id in self._keyed:
+                self._keyed.discard(result.event_id)
+                unblocked = True
+        if unblocked:
+            # Finishing an event of an ordering key may make the next event of that key claimable.
+            self._wake.set()
 
     async def _idle_wait(self) -> None:
         """Nothing claimable: wait for a wake-up, the next delayed event, or the poll interval. Right after
@@ -589,52 +546,89 @@ class Engine:
     async def _finish(self, batch: list[EventResult]) -> None:
         delay = 0.1
         deadline: float | None = None
-        while True:
-            try:
-                await self.store.finish(self.worker, batch, self.settings.backoff_base_seconds)
-                self._store_ok()
-                break
-            except Exception as exc:
-                self._store_failed("finish", exc, retry_in=delay)
-                if self._stopping.is_set():
-                    # Shutting down: try for a while, then leave the events to lease recovery.
-                    deadline = deadline or time.monotonic() + max(self.settings.shutdown_timeout, 1.0)
-                    if time.monotonic() > deadline:
-                        log.error("giving up finishing events; their leases will expire and they run again",
-                                  extra={"events": len(batch)})
-                        break
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        unblocked = False
-        for result in batch:
-            self._held.discard(result.event_id)
-            if result.event_id in self._keyed:
-                self._keyed.discard(result.event_id)
-                unblocked = True
-        if unblocked:
-            # Finishing an event of an ordering key may make the next event of that key claimable.
-            self._wake.set()
+        lost: set[UUID] = set()
+        self._finishing.update(r.event_id for r in batch)
+        try:
+            while True:
+                try:
+                    lost = await self.store.finish(self.worker, batch, self.settings.backoff_base_seconds)
+                    self._store_ok()
+                    break
+                except Exception as exc:
+                    self._store_failed("finish", exc, retry_in=delay)
+                    if self._stopping.is_set():
+                        # Shutting down: try for a while, then leave the events to lease recovery.
+                        deadline = deadline or time.monotonic() + max(self.settings.shutdown_timeout, 1.0)
+                        if time.monotonic() > deadline:
+                            log.error("giving up finishing events; their leases will expire and they run again",
+                                      extra={"events": len(batch)})
+                            break
+                    # Retried: the events are still this worker's (the heartbeat keeps their leases).
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        finally:
+            self._finishing.difference_update(r.event_id for r in batch)
+        if lost:
+            self.lost(sorted(lost), "finish")
+        self._forget_finished(batch)
 
     # -- leases and maintenance ------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        interval = self.settings.lease_seconds / 3
+        """Extend the leases and holds of everything this worker owns every third of the lease (sooner after
+        a failed call). An event whose lease would run out before it could be renewed (the database
+        unreachable for most of a lease) has its handler stopped first: once the lease is gone another
+        worker may claim the event, and the two runs must never overlap."""
+        s = self.settings
+        interval = s.lease_seconds / 3
+        retry = min(1.0, s.lease_seconds / 10)
+        margin = min(s.lease_seconds / 4, 5.0)
+        next_beat = time.monotonic() + interval
         while not self._stopping.is_set():
-            await self._sleep(interval)
-            held = list(self._held)
+            now = time.monotonic()
+            self._stop_runs_about_to_lose_their_lease(now + margin)
+            earliest = min(self._held.values(), default=now + interval) - margin
+            wake_at = min(next_beat, max(earliest, now + 0.05))
+            if wake_at > now:
+                await self._sleep(wake_at - now)
+                if time.monotonic() < next_beat:
+                    continue
+            held = [i for i in self._held if i not in self._finishing]
+            next_beat = time.monotonic() + interval
             if not held:
                 continue
+            sent = time.monotonic()
             try:
-                still = await self.store.extend_lease(self.worker, held, self.settings.lease_seconds)
+                still = await self.store.extend_lease(self.worker, held, s.lease_seconds)
             except Exception as exc:
-                self._store_failed("extend_lease", exc)
+                self._store_failed("extend_lease", exc, retry_in=retry)
+                next_beat = time.monotonic() + retry
                 continue
-            lost = [i for i in held if i not in still and i in self._held]
+            for event_id in held:
+                if event_id in still and event_id in self._held:
+                    self._held[event_id] = sent + s.lease_seconds
+            lost = [i for i in held if i not in still and i in self._held and i not in self._finishing]
             if lost:
-                log.warning("leases lost (expired and recovered elsewhere); those events will run again",
-                            extra={"events": [str(i) for i in lost[:20]], "count": len(lost)})
+                self.lost(lost, "extend_lease")
+
+    def _stop_runs_about_to_lose_their_lease(self, limit: float) -> None:
+        doomed = [event_id for event_id, until in self._held.items() if until < limit]
+        stopped = []
+        for event_id in doomed:
+            task = self._in_flight.get(event_id)
+            if task is not None and not task.done():
+                task.cancel()
+                stopped.append(event_id)
+                self._held.pop(event_id, None)
+                self._keyed.discard(event_id)
+        if stopped:
+            self.metrics.lost.labels("lease_running_out").inc(len(stopped))
+            log.error("stopped handlers whose lease could not be renewed in time; those events run again",
+                      extra={"count": len(stopped), "events": [str(i) for i in stopped[:20]]})
 
     async def _maintenance_loop(self) -> None:
+        s = self.settings
+        next_prune = time.monotonic() + min(s.prune_interval, 5.0)
         while not self._stopping.is_set():
             try:
                 recovered = await self.store.recover_expired_leases()
@@ -645,9 +639,31 @@ class Engine:
                 backlog = await self.store.backlog()
                 self.metrics.pending.set(backlog.pending)
                 self.metrics.lag.set(backlog.oldest_due_age_seconds or 0.0)
+                if s.retention_seconds is not None and time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + s.prune_interval
+                    await self._prune(s.retention_seconds)
             except Exception as exc:
                 self._store_failed("maintenance", exc)
-            await self._sleep(self.settings.maintenance_interval)
+            await self._sleep(s.maintenance_interval)
+
+    async def _prune(self, older_than: float) -> None:
+        """Retention: delete processed events older than `older_than` seconds in small batches (each its own
+        short transaction, so a drain never waits on it); stop when another worker is pruning."""
+        total = 0
+        for _ in range(1000):  # at most 1,000 batches per run; the next run goes on
+            if self._stopping.is_set():
+                break
+            deleted = await self.store.prune(older_than, self.settings.prune_batch)
+            if deleted is None:
+                break  # another worker holds the pruning lock
+            total += deleted
+            if deleted < self.settings.prune_batch:
+                break
+            await asyncio.sleep(0.01)  # room for the claim and finish calls between batches
+        if total:
+            self.metrics.pruned.inc(total)
+            log.info("pruned processed events past the retention", extra={"count": total,
+                                                                          "older_than_seconds": older_than})
 
     # -- shutdown --------------------------------------------------------------------------------------
 
@@ -670,7 +686,7 @@ class Engine:
                 except Exception as exc:
                     self._store_failed("release", exc)
                 for eid in cut_short:
-                    self._held.discard(eid)
+                    self._held.pop(eid, None)
         self._results.put_nowait(None)
         await finisher
         for task in helpers:

@@ -21,6 +21,11 @@ class EngineMetrics:
         self.claimed = Counter("salesflow_events_claimed", "Events claimed.", registry=r)
         self.lease_recoveries = Counter("salesflow_event_leases_recovered",
                                         "Expired leases returned to pending by this worker.", registry=r)
+        self.lost = Counter("salesflow_events_lost",
+                            "Events the store refused to finish or extend because this worker no longer "
+                            "held them (its lease or hold expired and the event was recovered).",
+                            ["operation"], registry=r)
+        self.pruned = Counter("salesflow_events_pruned", "Processed events deleted by retention.", registry=r)
         self.store_errors = Counter("salesflow_event_store_errors", "Failed calls to the event store.",
                                     ["operation"], registry=r)
         self.in_flight = Gauge("salesflow_events_in_flight", "Events whose handlers are running.", registry=r)

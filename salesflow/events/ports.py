@@ -9,7 +9,6 @@ only calls those functions and maps rows to `Event`; it never decides what a sta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -85,9 +84,10 @@ class EventStore(Protocol):
         """Lease up to `batch` due pending events (never two of one ordering_key in flight)."""
         ...
 
-    async def finish(self, worker: str, results: Sequence[EventResult], backoff_base_seconds: float) -> int:
-        """Record deliveries and move events to processed / pending (retry) / failed. Returns how many
-        events were still leased by `worker` and therefore finished."""
+    async def finish(self, worker: str, results: Sequence[EventResult], backoff_base_seconds: float) -> set[UUID]:
+        """Record deliveries and move events to processed / pending (retry) / failed, for events `worker`
+        leased or holds. Returns the ids it could not finish: events no longer the worker's (the lease or hold
+        expired and was recovered elsewhere, or the event was finished already)."""
         ...
 
     async def record_deliveries(self, worker: str, event_id: UUID, deliveries: Sequence[Delivery]) -> None:
@@ -96,11 +96,11 @@ class EventStore(Protocol):
         ...
 
     async def extend_lease(self, worker: str, event_ids: Sequence[UUID], lease_seconds: float) -> set[UUID]:
-        """Push the lease of events still held by `worker`; returns the ids still held."""
+        """Push the lease (or hold) of events still `worker`'s; returns the ids still its own."""
         ...
 
     async def release(self, worker: str, event_ids: Sequence[UUID]) -> int:
-        """Give leased events back (pending, the attempt not charged): graceful shutdown."""
+        """Give leased or held events back (pending, the attempt not charged): graceful shutdown."""
         ...
 
     async def recover_expired_leases(self) -> int:
@@ -115,41 +115,39 @@ class EventStore(Protocol):
         """Pending count, lag of the oldest due event, time until the next delayed one is due."""
         ...
 
+    async def prune(self, older_than_seconds: float, limit: int) -> int | None:
+        """Delete up to `limit` processed events (and their deliveries) older than `older_than_seconds`;
+        returns how many, or None when another worker is pruning right now."""
+        ...
+
     async def close(self) -> None: ...
 
 
-class ClaimWindow(Protocol):
-    """One open claim window: events locked in a database transaction, not yet written.
+@runtime_checkable
+class WindowedEventStore(EventStore, Protocol):
+    """An `EventStore` that can also claim in windows (supabase/migrations/*_event_holds.sql): `hold` takes
+    due events for the worker (committed before any handler runs, so a lost connection does not free them),
+    `settle` finishes those whose handlers are done and leases those still running, in one transaction.
+    `lane` picks one of its claim connections, so two lanes' calls do not queue behind each other."""
 
-    See supabase/migrations/*_event_engine_claim_windows.sql. `lock` takes due events (their `attempts` is
-    the attempt about to run); `settle` finishes the events whose handlers are done and leases the rest to
-    the worker, in the same transaction, which commits when the window closes. A window that closes
-    without `settle` (an error, a stop) rolls back: its events are pending again, no attempt charged.
-    """
+    lanes: int
 
-    async def lock(self, batch: int) -> list[Event]: ...
+    async def hold(self, lane: int, worker: str, batch: int, hold_seconds: float) -> list[Event]:
+        """Hold up to `batch` due events for `worker` (`attempts` is the attempt about to run)."""
+        ...
 
     async def settle(
         self,
+        lane: int,
         worker: str,
         results: Sequence[EventResult],
         lease_ids: Sequence[UUID],
         lease_seconds: float,
         backoff_base_seconds: float,
-    ) -> None:
-        """Takes effect when the window closes (commits); an error may surface only then."""
+    ) -> set[UUID]:
+        """Finish `results` and lease `lease_ids` of the events `worker` holds; returns the ids of both that
+        it could not settle because the worker no longer holds them."""
         ...
-
-
-@runtime_checkable
-class WindowedEventStore(EventStore, Protocol):
-    """An `EventStore` that can also claim in windows (it holds a connection and so a transaction open;
-    PostgREST cannot, so the supabase transport does not). `lane` picks one of its claim connections, so
-    two windows can be open at once."""
-
-    lanes: int
-
-    def window(self, lane: int) -> AbstractAsyncContextManager[ClaimWindow]: ...
 
 
 @runtime_checkable

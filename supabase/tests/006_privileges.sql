@@ -35,15 +35,14 @@ select functions_are('public', array[
   'ai_settle_budget',
   'ai_track_usage',
   'claim_events',
-  'complete_event',
   'custom_access_token_hook',
   'event_backlog',
   'event_status_report',
   'extend_lease',
-  'fail_event',
   'finish_events',
-  'lock_events',
+  'hold_events',
   'next_event_due',
+  'prune_events',
   'publish_event',
   'record_deliveries',
   'recover_expired_leases',
@@ -218,13 +217,6 @@ select function_privs_are('public', 'claim_events', array['text', 'integer', 'do
 select function_privs_are('public', 'claim_events', array['text', 'integer', 'double precision'], 'service_role', array['EXECUTE'],
   'service_role executes claim_events');
 
--- public.complete_event(uuid, text, jsonb)
-select function_privs_are('public', 'complete_event', array['uuid', 'text', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute complete_event');
-select function_privs_are('public', 'complete_event', array['uuid', 'text', 'jsonb'], 'authenticated', '{}'::text[],
-  'authenticated cannot execute complete_event');
-select function_privs_are('public', 'complete_event', array['uuid', 'text', 'jsonb'], 'service_role', array['EXECUTE'],
-  'service_role executes complete_event');
-
 -- public.custom_access_token_hook(jsonb)
 select function_privs_are('public', 'custom_access_token_hook', array['jsonb'], 'anon', '{}'::text[], 'anon cannot execute custom_access_token_hook');
 select function_privs_are('public', 'custom_access_token_hook', array['jsonb'], 'authenticated', '{}'::text[],
@@ -255,13 +247,6 @@ select function_privs_are('public', 'extend_lease', array['text', 'uuid[]', 'dou
 select function_privs_are('public', 'extend_lease', array['text', 'uuid[]', 'double precision'], 'service_role', array['EXECUTE'],
   'service_role executes extend_lease');
 
--- public.fail_event(uuid, text, text, jsonb, double precision, boolean, double precision)
-select function_privs_are('public', 'fail_event', array['uuid', 'text', 'text', 'jsonb', 'double precision', 'boolean', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute fail_event');
-select function_privs_are('public', 'fail_event', array['uuid', 'text', 'text', 'jsonb', 'double precision', 'boolean', 'double precision'], 'authenticated', '{}'::text[],
-  'authenticated cannot execute fail_event');
-select function_privs_are('public', 'fail_event', array['uuid', 'text', 'text', 'jsonb', 'double precision', 'boolean', 'double precision'], 'service_role', array['EXECUTE'],
-  'service_role executes fail_event');
-
 -- public.finish_events(text, jsonb, double precision)
 select function_privs_are('public', 'finish_events', array['text', 'jsonb', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute finish_events');
 select function_privs_are('public', 'finish_events', array['text', 'jsonb', 'double precision'], 'authenticated', '{}'::text[],
@@ -269,12 +254,12 @@ select function_privs_are('public', 'finish_events', array['text', 'jsonb', 'dou
 select function_privs_are('public', 'finish_events', array['text', 'jsonb', 'double precision'], 'service_role', array['EXECUTE'],
   'service_role executes finish_events');
 
--- public.lock_events(integer)
-select function_privs_are('public', 'lock_events', array['integer'], 'anon', '{}'::text[], 'anon cannot execute lock_events');
-select function_privs_are('public', 'lock_events', array['integer'], 'authenticated', '{}'::text[],
-  'authenticated cannot execute lock_events');
-select function_privs_are('public', 'lock_events', array['integer'], 'service_role', array['EXECUTE'],
-  'service_role executes lock_events');
+-- public.hold_events(text, integer, double precision)
+select function_privs_are('public', 'hold_events', array['text', 'integer', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute hold_events');
+select function_privs_are('public', 'hold_events', array['text', 'integer', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute hold_events');
+select function_privs_are('public', 'hold_events', array['text', 'integer', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes hold_events');
 
 -- public.next_event_due()
 select function_privs_are('public', 'next_event_due', '{}'::name[], 'anon', '{}'::text[], 'anon cannot execute next_event_due');
@@ -282,6 +267,13 @@ select function_privs_are('public', 'next_event_due', '{}'::name[], 'authenticat
   'authenticated cannot execute next_event_due');
 select function_privs_are('public', 'next_event_due', '{}'::name[], 'service_role', array['EXECUTE'],
   'service_role executes next_event_due');
+
+-- public.prune_events(double precision, integer, boolean)
+select function_privs_are('public', 'prune_events', array['double precision', 'integer', 'boolean'], 'anon', '{}'::text[], 'anon cannot execute prune_events');
+select function_privs_are('public', 'prune_events', array['double precision', 'integer', 'boolean'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute prune_events');
+select function_privs_are('public', 'prune_events', array['double precision', 'integer', 'boolean'], 'service_role', array['EXECUTE'],
+  'service_role executes prune_events');
 
 -- public.publish_event(uuid, text, jsonb, text, double precision, uuid, uuid, text, integer)
 select function_privs_are('public', 'publish_event', array['uuid', 'text', 'jsonb', 'text', 'double precision', 'uuid', 'uuid', 'text', 'integer'], 'anon', '{}'::text[], 'anon cannot execute publish_event');

@@ -71,16 +71,18 @@ def running_engine(
 class Listener:
     """`salesflow listen` as a real subprocess (the promises about processes are tested on processes)."""
 
-    def __init__(self, url: str, *args: str, handlers: tuple[str, ...] = ("salesflow.handlers",)) -> None:
+    def __init__(self, url: str, *args: str, handlers: tuple[str, ...] = ("salesflow.handlers",),
+                 env: dict[str, str] | None = None) -> None:
         self.url = url
         self.args = list(args)
         self.handlers = handlers
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"sf-listener-{os.getpid()}-{id(self)}.log"
 
     def start(self) -> Listener:
         env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-               "SALESFLOW_LOG_FORMAT": "json"}
+               "SALESFLOW_LOG_FORMAT": "json", **self.env}
         env.pop("DATABASE_URL", None)
         cmd = [sys.executable, "-m", "salesflow.cli.main", "listen", "--database-url", self.url,
                "--log-level", "INFO", *self.args]
@@ -120,8 +122,9 @@ def listener_factory() -> Iterator[Callable[..., Listener]]:
     """Make `Listener`s; every one still running is killed after the test."""
     made: list[Listener] = []
 
-    def make(url: str, *args: str, handlers: tuple[str, ...] = ("salesflow.handlers",)) -> Listener:
-        listener = Listener(url, *args, handlers=handlers)
+    def make(url: str, *args: str, handlers: tuple[str, ...] = ("salesflow.handlers",),
+             env: dict[str, str] | None = None) -> Listener:
+        listener = Listener(url, *args, handlers=handlers, env=env)
         made.append(listener)
         return listener
 

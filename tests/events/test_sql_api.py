@@ -23,10 +23,11 @@ def claim(db: Conn, worker: str = "w1", batch: int = 100, lease: float = 30) -> 
 
 
 def finish(db: Conn, results: list[dict[str, Any]], worker: str = "w1", base: float = 1.0) -> int:
+    """How many of `results` were finished (finish_events answers the ids it could not finish)."""
     row = db.execute("select public.finish_events(%s, %s::jsonb, %s)", (worker, json.dumps(results), base)).fetchone()
     db.commit()
     assert row is not None
-    return int(row[0])
+    return len(results) - len(row[0])
 
 
 
@@ -124,8 +125,9 @@ def test_expired_leases_are_recovered_and_counted(outbox: Conn) -> None:
 
 
 @pytest.mark.parametrize("call", ["select * from public.claim_events('browser', 10, 30)",
-                                  "select * from public.lock_events(10)",
-                                  "select public.settle_events('browser', '[]', '{}', 30, 1)"])
+                                  "select * from public.hold_events('browser', 10, 30)",
+                                  "select public.settle_events('browser', '[]', '{}', 30, 1)",
+                                  "select public.prune_events(86400, 10)"])
 def test_only_the_service_role_may_call_the_engine_api(db: Conn, as_claims: Any, call: str) -> None:
     anna = {"sub": "a0000000-0000-4000-8000-000000000001", "role": "authenticated", "tenant_id": ACME}
     for claims in ({"role": "anon"}, anna):
@@ -138,74 +140,101 @@ def test_only_the_service_role_may_call_the_engine_api(db: Conn, as_claims: Any,
     db.rollback()
 
 
-# -- claim windows: lock_events and settle_events in one transaction -----------------------------------
+# -- claim windows: hold_events, then settle_events -------------------------------------------------------
 
 
-def lock(db: Conn, batch: int = 100) -> list[tuple[Any, ...]]:
-    """Open a window (the transaction stays open until the caller commits or rolls back)."""
-    return db.execute("select id::text, attempts, succeeded_handlers from public.lock_events(%s)", (batch,)).fetchall()
+def hold(db: Conn, worker: str = "w1", batch: int = 100, seconds: float = 30) -> list[tuple[Any, ...]]:
+    """Open a window: the holds are committed at once (nothing stays locked)."""
+    rows = db.execute("select id::text, attempts, succeeded_handlers from public.hold_events(%s, %s, %s)",
+                      (worker, batch, seconds)).fetchall()
+    db.commit()
+    return rows
 
 
 def settle(db: Conn, results: list[dict[str, Any]], lease_ids: list[str] | None = None, worker: str = "w1",
-           base: float = 1.0) -> int:
+           base: float = 1.0) -> set[str]:
+    """Close a window; returns the ids it could not settle."""
     row = db.execute("select public.settle_events(%s, %s::jsonb, %s::uuid[], 30, %s)",
                      (worker, json.dumps(results), lease_ids or [], base)).fetchone()
+    db.commit()
     assert row is not None
-    return int(row[0])
+    return {str(i) for i in row[0]}
 
 
-def test_a_window_finishes_done_events_and_leases_running_ones_in_one_transaction(
+def holds(db: Conn) -> list[tuple[Any, ...]]:
+    rows = db.execute("select event_id::text, worker from private.event_holds order by 1").fetchall()
+    db.commit()
+    return rows
+
+
+def test_a_window_finishes_done_events_and_leases_running_ones_and_nobody_else_claims_them_meanwhile(
     outbox: Conn, database: str
 ) -> None:
     done, running = emit(outbox, "lead.updated"), emit(outbox, "lead.updated")
-    assert [(r[0], r[1]) for r in lock(outbox)] == [(done, 1), (running, 1)]  # attempts: the one about to run
+    assert [(r[0], r[1]) for r in hold(outbox)] == [(done, 1), (running, 1)]  # attempts: the one about to run
     with psycopg.connect(database) as other:
-        # Locked, not written: another worker skips them, and sees them still pending.
-        assert other.execute("select count(*) from public.lock_events(100)").fetchone() == (0,)
+        # Held and committed: no claim of any kind takes them, and they are still pending, uncharged.
+        assert hold(other, "w2") == []
         assert claim(other, "w2") == []
         assert statuses(other, [done, running]) == {"pending": 2}
-        other.rollback()
         delivered = [{"handler": "h.one", "status": "succeeded", "duration_ms": 2.5}]
-        assert settle(outbox, [{"id": done, "outcome": "processed", "deliveries": delivered}], [running]) == 2
-        outbox.commit()
+        assert settle(outbox, [{"id": done, "outcome": "processed", "deliveries": delivered}], [running]) == set()
         rows = other.execute(
             "select id::text, status, attempts, locked_by from public.events where id = any(%s::uuid[])",
             ([done, running],)).fetchall()
         assert {r[0]: r[1:] for r in rows} == {done: ("processed", 1, None), running: ("processing", 1, "w1")}
         assert other.execute("select handler, status, attempts from public.event_deliveries where event_id = %s",
                              (done,)).fetchall() == [("h.one", "succeeded", 1)]
+    assert holds(outbox) == []
     # The leased one finishes like any claimed event.
     assert finish(outbox, [{"id": running, "outcome": "processed", "deliveries": []}]) == 1
 
 
-def test_settle_touches_only_events_its_own_transaction_locked(outbox: Conn, database: str) -> None:
-    eid = emit(outbox, "lead.updated")
-    with psycopg.connect(database) as other:
-        assert [r[0] for r in lock(other)] == [eid]
-        # This transaction holds no lock on it: nothing is finished or leased (not even by waiting).
-        assert settle(outbox, [{"id": eid, "outcome": "processed", "deliveries": []}], [eid]) == 0
+def test_a_window_whose_connection_is_killed_keeps_its_events_for_its_worker(outbox: Conn, database: str) -> None:
+    eid = emit(outbox, "lead.updated", ordering_key="lead-a")
+    follower = emit(outbox, "lead.updated", ordering_key="lead-a")
+    with psycopg.connect(database, autocommit=True) as window:
+        assert [r[0] for r in hold(window)] == [eid]
+        outbox.execute("select pg_terminate_backend(%s)", (window.info.backend_pid,))
         outbox.commit()
-        other.rollback()
-    assert statuses(outbox, [eid]) == {"pending": 1}
-    # Nor may an event leased to a worker be settled by a window: finish_events is its way out.
-    claim(outbox, "w1")
-    assert lock(outbox) == []
-    assert settle(outbox, [{"id": eid, "outcome": "processed"}], [eid]) == 0
+    # The handler may still be running in the worker: neither the event nor its key's next one is claimable.
+    assert hold(outbox, "w2") == [] and claim(outbox, "w2") == []
+    assert holds(outbox) == [(eid, "w1")]
+    # The worker finishes it later over any connection; the attempt is charged then.
+    assert finish(outbox, [{"id": eid, "outcome": "processed"}], worker="w1") == 1
+    assert outbox.execute("select status, attempts from public.events where id = %s", (eid,)).fetchone() == (
+        "processed", 1)
     outbox.commit()
-    assert statuses(outbox, [eid]) == {"processing": 1}
+    assert [r[0] for r in claim(outbox, "w2")] == [follower]
 
 
-def test_a_window_that_rolls_back_leaves_its_events_pending_and_uncharged(outbox: Conn) -> None:
-    eid = emit(outbox, "lead.updated")
-    assert [r[0] for r in lock(outbox)] == [eid]
-    settle(outbox, [{"id": eid, "outcome": "processed", "deliveries": [
-        {"handler": "h.one", "status": "succeeded", "duration_ms": 1.0}]}])
-    outbox.rollback()  # the worker died before its commit
-    row = outbox.execute("select status, attempts from public.events where id = %s", (eid,)).fetchone()
-    assert row == ("pending", 0)
-    assert outbox.execute("select count(*) from public.event_deliveries where event_id = %s",
-                          (eid,)).fetchone() == (0,)
-    assert [(r[0], r[3]) for r in claim(outbox)] == [(eid, 1)]
+def test_settle_and_finish_name_the_events_the_worker_no_longer_holds(outbox: Conn) -> None:
+    theirs, leased = emit(outbox, "lead.updated"), emit(outbox, "lead.updated")
+    assert [r[0] for r in hold(outbox, "w2", batch=1)] == [theirs]
+    claim(outbox, "w3", batch=1)  # leased, to another worker
+    assert settle(outbox, [{"id": theirs, "outcome": "processed"}], [leased], worker="w1") == {theirs, leased}
+    assert statuses(outbox, [theirs, leased]) == {"pending": 1, "processing": 1}
+    assert finish(outbox, [{"id": theirs, "outcome": "processed"}, {"id": leased, "outcome": "processed"}]) == 0
+
+
+def test_an_expired_hold_is_charged_counted_and_its_event_runs_again(outbox: Conn) -> None:
+    eid = emit(outbox, "lead.updated", max_attempts=2)
+    hold(outbox, "crashed-worker", seconds=0.01)
+    time.sleep(0.05)
+    assert outbox.execute("select public.recover_expired_leases()").fetchone() == (1,)
+    outbox.commit()
+    assert outbox.execute("select status, attempts, lease_expiries from public.events where id = %s",
+                          (eid,)).fetchone() == ("pending", 1, 1)
+    outbox.commit()
+    assert finish(outbox, [{"id": eid, "outcome": "processed"}], worker="crashed-worker") == 0
+    # The last attempt's hold expiring fails the event (an event that kills its worker ends in `failed`).
+    assert [(r[0], r[1]) for r in hold(outbox, "w2", seconds=0.01)] == [(eid, 2)]
+    time.sleep(0.05)
+    outbox.execute("select public.recover_expired_leases()")
+    outbox.commit()
+    row = outbox.execute("select status, attempts, last_error from public.events where id = %s", (eid,)).fetchone()
+    assert row is not None and row[:2] == ("failed", 2) and "the hold of worker w2 expired" in row[2]
+    outbox.commit()
 
 
 def test_a_retry_settled_in_a_window_is_charged_backs_off_and_dead_letters_on_the_last_attempt(
@@ -213,37 +242,67 @@ def test_a_retry_settled_in_a_window_is_charged_backs_off_and_dead_letters_on_th
 ) -> None:
     eid = emit(outbox, "lead.updated", max_attempts=2)
     failed = [{"handler": "h.one", "status": "failed", "duration_ms": 1.0, "error": "h.one: boom"}]
-    lock(outbox)
-    assert settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom", "deliveries": failed}]) == 1
-    outbox.commit()
+    hold(outbox)
+    assert settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom", "deliveries": failed}]) == set()
     row = outbox.execute("select status, attempts, last_error, run_after > now() + interval '0.5 s' "
                          "from public.events where id = %s", (eid,)).fetchone()
     assert row == ("pending", 1, "h.one: boom", True)  # backoff base 1 s, jitter 0.75-1.25
     outbox.execute("update public.events set run_after = now() where id = %s", (eid,))
-    assert [(r[0], r[1]) for r in lock(outbox)] == [(eid, 2)]
-    settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom again", "deliveries": failed}])
     outbox.commit()
+    assert [(r[0], r[1]) for r in hold(outbox)] == [(eid, 2)]
+    settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom again", "deliveries": failed}])
     row = outbox.execute("select status, attempts, last_error, failed_at is not null from public.events "
                          "where id = %s", (eid,)).fetchone()
     assert row == ("failed", 2, "h.one: boom again", True)
     assert outbox.execute("select attempts from public.event_deliveries where event_id = %s",
                           (eid,)).fetchone() == (2,)
+    outbox.commit()
 
 
-def test_lock_events_keeps_one_event_per_ordering_key_in_flight(outbox: Conn, database: str) -> None:
-    a1, a2 = emit(outbox, "lead.updated", ordering_key="lead-a"), emit(outbox, "lead.updated", ordering_key="lead-a")
-    assert [r[0] for r in lock(outbox)] == [a1]
-    with psycopg.connect(database) as other:
-        assert lock(other) == []  # a2 waits: a1 is earlier and still pending (locked in a window)
-        other.rollback()
-        settle(outbox, [{"id": a1, "outcome": "processed"}])
-        outbox.commit()
-        assert [r[0] for r in lock(other)] == [a2]
-        other.rollback()
+def test_a_held_event_keeps_its_key_busy_even_for_an_earlier_event_that_becomes_due(outbox: Conn) -> None:
+    later_scheduled = emit(outbox, "lead.updated", ordering_key="lead-a", run_after_seconds=3600)
+    now_due = emit(outbox, "lead.updated", ordering_key="lead-a")
+    # An earlier event that is only scheduled for later does not block its key (see claim_events) ...
+    assert [r[0] for r in hold(outbox)] == [now_due]
+    outbox.execute("update public.events set run_after = now() where id = %s", (later_scheduled,))
+    outbox.commit()
+    # ... but once due it waits while the key's held event runs: one event of a key in flight.
+    assert hold(outbox, "w2") == [] and claim(outbox, "w2") == []
+    settle(outbox, [{"id": now_due, "outcome": "processed"}])
+    assert [r[0] for r in hold(outbox, "w2")] == [later_scheduled]
+
+
+def test_a_workers_own_calls_and_other_windows_never_wait_on_locked_rows(outbox: Conn, database: str) -> None:
+    head, follower = emit(outbox, "lead.updated", ordering_key="k"), emit(outbox, "lead.updated", ordering_key="k")
+    assert [r[0] for r in hold(outbox, "w1")] == [head]
+    hold(outbox, "w2")  # passes over the follower and holds it back
+    assert outbox.execute("select held_back from public.events where id = %s", (follower,)).fetchone() == (True,)
+    outbox.commit()
+    with psycopg.connect(database) as locker, psycopg.connect(database) as worker:
+        # Another transaction has both rows locked (standing for any other call in flight).
+        locker.execute("select 1 from public.events where id = any(%s::uuid[]) for update", ([head, follower],))
+        worker.execute("set lock_timeout = '2s'")  # a wait would fail the call instead of hanging the test
+        still = worker.execute("select public.extend_lease('w1', %s::uuid[], 30)", ([head],)).fetchall()
+        assert [str(r[0]) for r in still] == [head]  # extended where it could be, still reported as held
+        worker.commit()
+        locker.rollback()
+        locker.execute("select 1 from public.events where id = %s for update", (follower,))
+        # Finishing the head puts the follower back in line, but the follower is locked: skipped, not waited for.
+        lost = worker.execute("select public.finish_events('w1', %s::jsonb)",
+                              (json.dumps([{"id": head, "outcome": "processed"}]),)).fetchone()
+        worker.commit()
+        assert lost == ([],)
+        locker.rollback()
+    # The maintenance sweep puts it back in line.
+    outbox.execute("select public.recover_expired_leases()")
+    outbox.commit()
+    assert [r[0] for r in hold(outbox, "w2")] == [follower]
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    ("select * from public.lock_events(0)", "lock_events.p_batch: must be between 1 and 1000"),
+    ("select * from public.hold_events('w', 0)", "hold_events.p_batch: must be between 1 and 1000"),
+    ("select * from public.hold_events('', 10)", "hold_events.p_worker: name the worker"),
+    ("select * from public.hold_events('w', 10, 0)", "hold_events.p_hold_seconds: must be > 0"),
     ("select public.settle_events('', '[]')", "settle_events.p_worker: name the worker"),
     ("select public.settle_events('w', '[]', '{}', 0)", "settle_events.p_lease_seconds: must be > 0"),
     ("select public.settle_events('w', '{}')", "settle_events.p_results: must be a JSON array"),
@@ -324,21 +383,16 @@ def test_a_retrying_head_keeps_its_followers_waiting(outbox: Conn) -> None:
     assert held_back(outbox, [a2]) == [True]
 
 
-def test_a_follower_left_out_of_line_while_its_key_is_free_is_put_back(outbox: Conn) -> None:
+def test_a_follower_left_out_of_line_while_its_key_is_free_is_put_back_by_maintenance_not_by_claims(
+    outbox: Conn
+) -> None:
     # A claim and a finish of one key can race so that a follower stays held back after its key's event
-    # finished. A claim that finds the line empty puts it back and takes it; while the line is not empty,
-    # recover_expired_leases (every listener's maintenance) does.
-    a1 = emit(outbox, "lead.updated", ordering_key="lead-a")
-    outbox.execute("update public.events set held_back = true where id = %s", (a1,))
-    outbox.commit()
-    assert [r[0] for r in claim(outbox)] == [a1]
-    finish(outbox, [{"id": a1, "outcome": "processed"}])
-
+    # finished. recover_expired_leases (every listener's maintenance) puts it back; claims do not sweep (an
+    # idle worker's every poll walked all held-back events).
     b1 = emit(outbox, "lead.updated", ordering_key="lead-b")
-    loose = emit(outbox, "lead.updated")
     outbox.execute("update public.events set held_back = true where id = %s", (b1,))
     outbox.commit()
-    assert [r[0] for r in claim(outbox, batch=1)] == [loose]  # the line was not empty: no sweep
+    assert claim(outbox) == []
     assert held_back(outbox, [b1]) == [True]
     outbox.execute("select public.recover_expired_leases()")
     outbox.commit()
