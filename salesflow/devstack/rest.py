@@ -10,8 +10,11 @@ PostgREST's status codes and error body. See docs.postgrest.org (API reference) 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+import urllib.parse
 from typing import Any
 
 import psycopg
@@ -275,14 +278,38 @@ def _content_range(offset: int, n: int, total: int | None) -> str:
     return f"{offset}-{offset + n - 1}/{total_text}" if n else f"*/{total_text}"
 
 
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "application/json").split(";")[0].strip().lower() or \
+        "application/json"
+
+
 async def _json_body(request: Request) -> Any:
+    """The request body as data, by its Content-Type (docs: resource_representation, Request Body): JSON,
+    CSV with a header line (`NULL` is null), or a form; any other type is PGRST102, as PostgREST answers."""
     raw = await request.body()
+    content_type = _content_type(request)
+    if content_type == "text/csv":
+        lines = list(csv.reader(io.StringIO(raw.decode())))
+        if not lines:
+            return []
+        header, rows = lines[0], lines[1:]
+        if any(len(r) != len(header) for r in rows):
+            raise ApiError(400, "PGRST102", "All lines must have same number of fields")
+        return [{k: None if v == "NULL" else v for k, v in zip(header, r, strict=True)} for r in rows]
+    if content_type == "application/x-www-form-urlencoded":
+        return dict(urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True))
+    if content_type != "application/json":
+        raise ApiError(400, "PGRST102", f"Content-Type not acceptable: {content_type}")
     if not raw.strip():
         return None
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, "PGRST102", "Empty or invalid json", str(exc)) from None
+
+
+# docs (function_single_unnamed): a raw body for a function's one unnamed parameter of this type
+RAW_BODIES = {"text/plain": "text", "text/xml": "xml", "application/octet-stream": "bytea"}
 
 
 APPLIED_ORDER = ("resolution", "missing", "return", "count", "params")
@@ -472,17 +499,28 @@ async def _rpc(request: Request, ctx: StackContext, caller: Caller, schema_name:
         (await ctx.schema_cache(refresh=True)).functions.get((schema_name, name), [])
     all_arg_names = frozenset(a.name for fn in candidates for a in fn.arguments)
     query = _query(request, all_arg_names if request.method != "POST" else frozenset())
-    if request.method == "POST":
-        body = await _json_body(request)
-        args: dict[str, Any] = body if isinstance(body, dict) else {}
-        if body is not None and not isinstance(body, dict):
-            raise ApiError(400, "PGRST102", "Empty or invalid json", "a function takes a JSON object of arguments")
-        # the body already is the JSON object of arguments: hand it to Postgres as it came
-        args_json = (await request.body()).decode() if body is not None else "{}"
+    raw_type = RAW_BODIES.get(_content_type(request)) if request.method == "POST" else None
+    picked: tuple[Function, bool] | None
+    if raw_type is not None:
+        args = {}
+        raw = await request.body()
+        args_json = "\\x" + raw.hex() if raw_type == "bytea" else raw.decode()
+        picked = next(((fn, True) for fn in candidates
+                       if len(fn.arguments) == 1 and fn.arguments[0].name == "" and fn.arguments[0].type == raw_type),
+                      None)
     else:
-        args = dict(query.rpc_args)
-        args_json = json.dumps(args)
-    picked = _pick_function(candidates, set(args), prefs.get("params") == "single-object")
+        if request.method == "POST":
+            body = await _json_body(request)
+            args = body if isinstance(body, dict) else {}
+            if body is not None and not isinstance(body, dict):
+                raise ApiError(400, "PGRST102", "Empty or invalid json", "a function takes a JSON object of arguments")
+            # a JSON body already is the object of arguments: hand it to Postgres as it came
+            json_type = _content_type(request) == "application/json"
+            args_json = (await request.body()).decode() if body is not None and json_type else json.dumps(args)
+        else:
+            args = dict(query.rpc_args)
+            args_json = json.dumps(args)
+        picked = _pick_function(candidates, set(args), prefs.get("params") == "single-object")
     if picked is None:
         listed = ", ".join(sorted(args))
         raise ApiError(

@@ -57,8 +57,12 @@ def table_ident(table: Table) -> sql.Composable:
     return sql.Identifier(table.schema, table.name)
 
 
-def field_sql(alias: str, f: Field, params: Params) -> sql.Composable:
+def field_sql(alias: str, f: Field, params: Params, columns: Columns = None) -> sql.Composable:
     expr: sql.Composable = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(f.column))
+    column = columns.get(f.column) if columns is not None and f.path else None
+    if column is not None and column.udt not in ("json", "jsonb"):
+        # docs (composite_array_columns): arrows on an array or composite column work on to_jsonb(<col>)
+        expr = sql.SQL("to_jsonb({})").format(expr)
     for arrow, key in f.path:
         step = params.bind(int(key)) if key.lstrip("-").isdigit() else params.bind(key)
         # ::text / ::int so the operator resolves without the parameter's type being guessed
@@ -69,7 +73,7 @@ def field_sql(alias: str, f: Field, params: Params) -> sql.Composable:
 
 def condition_sql(alias: str, c: Condition, params: Params, columns: Columns = None) -> sql.Composable:
     """One filter as SQL: the field quoted, the value bound (typed by Postgres from the column)."""
-    target = field_sql(alias, c.field, params)
+    target = field_sql(alias, c.field, params, columns)
     op = c.operator
     if op == "is":
         assert isinstance(c.value, str)
@@ -125,12 +129,13 @@ def where_sql(alias: str, filters: list[Condition | Logic], params: Params,
     return sql.SQL(" where ") + sql.SQL(" and ").join(parts)
 
 
-def order_sql(alias: str, terms: list[OrderTerm], params: Params) -> sql.Composable:
+def order_sql(alias: str, terms: list[OrderTerm], params: Params, columns: Columns = None) -> sql.Composable:
     if not terms:
         return sql.SQL("")
     rendered = []
     for t in terms:
-        piece = sql.SQL("{} {}").format(field_sql(alias, t.field, params), sql.SQL("desc" if t.descending else "asc"))
+        piece = sql.SQL("{} {}").format(field_sql(alias, t.field, params, columns),
+                                        sql.SQL("desc" if t.descending else "asc"))
         if t.nulls:
             piece = sql.SQL("{} nulls {}").format(piece, sql.SQL(t.nulls))
         rendered.append(piece)
@@ -169,7 +174,7 @@ class SelectBuilder:
                 else:
                     rendered.append(sql.SQL("{}.*").format(sql.Identifier(alias)))
             elif isinstance(item, FieldItem):
-                expr = field_sql(alias, item.field, self.params)
+                expr = field_sql(alias, item.field, self.params, table.columns if table is not None else None)
                 if item.cast:
                     expr = sql.SQL("({})::{}").format(expr, sql.SQL(item.cast))
                 name = item.alias or item.field.output_name
@@ -230,7 +235,7 @@ class SelectBuilder:
                 columns, source, cond, sql.Identifier(name))
         return sql.SQL(
             "(select coalesce(json_agg(_e), '[]') from (select {} from {} where {}{}{}) _e) as {}"
-        ).format(columns, source, cond, order_sql(child_alias, opts.order, self.params),
+        ).format(columns, source, cond, order_sql(child_alias, opts.order, self.params, target.columns),
                  page_sql(opts.limit, opts.offset, self.params), sql.Identifier(name))
 
 
@@ -277,7 +282,7 @@ def read_sql(cache: SchemaCache, table: Table, items: list[SelectItem],
     where = where_sql(alias, root.filters, params, builder.inner_joins, table.columns)
     source = sql.SQL("{} as {}").format(table_ident(table), sql.Identifier(alias))
     page = sql.SQL("select {} from {}{}{}{}").format(
-        columns, source, where, order_sql(alias, root.order, params), page_sql(limit, offset, params))
+        columns, source, where, order_sql(alias, root.order, params, table.columns), page_sql(limit, offset, params))
     count = sql.SQL("select count(*) from {}{}").format(source, where)
     return json_body(page, output), count
 
@@ -291,7 +296,7 @@ def returning_body(cache: SchemaCache, table: Table, mutation: sql.Composable, i
     columns = builder.select_list(table, alias, items)
     root = options.get((), EmbedOptions())
     inner = sql.SQL("select {} from pgrst_source as {}{}").format(
-        columns, sql.Identifier(alias), order_sql(alias, root.order, params))
+        columns, sql.Identifier(alias), order_sql(alias, root.order, params, table.columns))
     return sql.SQL("with pgrst_source as ({}) ").format(mutation) + json_body(inner, output, extra)
 
 
@@ -434,7 +439,8 @@ def rpc_sql(cache: SchemaCache, fn: Function, args_json: str, given: list[str], 
     source = sql.SQL("pgrst_source as materialized (select {}.* from {}lateral {} as {}{})").format(
         ident, from_args, call, ident, where)
     page = sql.SQL("select {} from pgrst_source as {}{}{}").format(
-        columns, ident, order_sql(alias, root.order, params), page_sql(limit, offset, params))
+        columns, ident, order_sql(alias, root.order, params, rettable.columns if rettable is not None else None),
+        page_sql(limit, offset, params))
     total = sql.SQL("(select count(*) from pgrst_source)") if count else None
     statement = with_ctes([source]) + json_body(page, output, total, element)
     estimate = with_ctes([]) + sql.SQL("select 1 from {}lateral {} as {}{}").format(from_args, call, ident, where)

@@ -63,8 +63,9 @@ create function public.pgrst_spans_logged(p_min int) returns setof public.pgrst_
   $$;
 create function public.pgrst_add(a int, b int) returns int language sql immutable as $$ select a + b $$;
 create function public.pgrst_echo(payload jsonb) returns jsonb language sql immutable as $$ select payload $$;
+create function public.pgrst_shout(text) returns text language sql immutable as $$ select upper($1) || '!' $$;
 grant execute on function public.pgrst_spans_all(), public.pgrst_spans_logged(int), public.pgrst_add(int, int),
-  public.pgrst_echo(jsonb) to authenticated;
+  public.pgrst_echo(jsonb), public.pgrst_shout(text) to authenticated;
 analyze public.pgrst_spans;
 """
 

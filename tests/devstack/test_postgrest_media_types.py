@@ -100,3 +100,55 @@ def test_explain_through_supabase_py_is_refused_like_supabase(anna: Client) -> N
     with pytest.raises(APIError) as refused:
         anna.table("pgrst_spans").select("id").explain().execute()
     assert refused.value.code == "PGRST107"
+
+
+@pytest.fixture
+def no_new_members(stack: RunningStack) -> Iterator[None]:
+    yield
+    stack.sql("delete from public.pgrst_members where id > 2")
+
+
+def test_csv_and_form_request_bodies_insert_rows(stack: RunningStack, member: dict[str, str],
+                                                 no_new_members: None) -> None:
+    """docs (bulk_insert, req_body): POST `text/csv` with the column names as the first line; an empty field is
+    an empty string and `NULL` is null; `application/x-www-form-urlencoded` posts one row."""
+    url = f"{stack.url}/rest/v1/pgrst_members"
+    csv_rows = httpx.post(url, content=b'email,name,visits\nh@example.de,"Hein, Jr.",2\ni@example.de,,7\n',
+                          headers={**member, "Content-Type": "text/csv", "Prefer": "return=representation"})
+    assert csv_rows.status_code == 201, csv_rows.text
+    assert [(r["email"], r["name"], r["visits"]) for r in csv_rows.json()] == [
+        ("h@example.de", "Hein, Jr.", 2), ("i@example.de", "", 7)]
+    ragged = httpx.post(url, content=b"email,name\nj@example.de\n", headers={**member, "Content-Type": "text/csv"})
+    assert ragged.status_code == 400 and ragged.json()["code"] == "PGRST102"
+    form = httpx.post(url, content=b"email=k%40example.de&name=Kai+Uwe&visits=5",
+                      headers={**member, "Content-Type": "application/x-www-form-urlencoded",
+                               "Prefer": "return=representation"})
+    assert form.status_code == 201 and [(r["email"], r["name"]) for r in form.json()] == [("k@example.de", "Kai Uwe")]
+
+
+def test_an_unknown_request_content_type_is_refused(stack: RunningStack, member: dict[str, str]) -> None:
+    """PostgREST answers 400 PGRST102 "Content-Type not acceptable: <type>" for a body it cannot read."""
+    response = httpx.post(f"{stack.url}/rest/v1/pgrst_members", content=b"<member/>",
+                          headers={**member, "Content-Type": "application/xml"})
+    assert response.status_code == 400
+    assert response.json()["message"] == "Content-Type not acceptable: application/xml"
+    assert stack.sql("select count(*) from public.pgrst_members") == [(2,)]
+
+
+def test_a_raw_text_body_goes_to_a_single_unnamed_text_parameter(stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (function_single_unnamed): "To send raw text, the parameter type must be text and the header
+    Content-Type: text/plain must be included in the request"."""
+    response = httpx.post(f"{stack.url}/rest/v1/rpc/pgrst_shout", content="grüezi".encode(),
+                          headers={**member, "Content-Type": "text/plain"})
+    assert response.status_code == 200 and response.json() == "GRÜEZI!"
+
+
+def test_arrows_reach_into_array_columns(stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (composite_array_columns): `->`/`->>` also access array elements (PostgREST applies them to
+    to_jsonb(<col>)), in select, filters and order."""
+    response = httpx.get(f"{stack.url}/rest/v1/pgrst_spans",
+                         params={"select": "id,first:tags->>0", "tags->>0": "eq.red",
+                                 "order": "tags->>1.desc.nullslast,id"},
+                         headers=member)
+    assert response.status_code == 200, response.text
+    assert response.json() == [{"id": 1, "first": "red"}, {"id": 5, "first": "red"}]
