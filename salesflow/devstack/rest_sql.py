@@ -71,8 +71,23 @@ def field_sql(alias: str, f: Field, params: Params, columns: Columns = None) -> 
     return expr
 
 
-def condition_sql(alias: str, c: Condition, params: Params, columns: Columns = None) -> sql.Composable:
-    """One filter as SQL: the field quoted, the value bound (typed by Postgres from the column)."""
+Embeds = Mapping[str, sql.Composable] | None
+EMBED_FILTER = "An embedded resource can only be filtered using the is.null or not.is.null operators"
+
+
+def condition_sql(alias: str, c: Condition, params: Params, columns: Columns = None,
+                  embeds: Embeds = None) -> sql.Composable:
+    """One filter as SQL: the field quoted, the value bound (typed by Postgres from the column).
+
+    `embeds` maps the names of the embedded resources of this level to their `exists (…)`: docs
+    (embedding, Null filtering on Embedded Resources) `?select=*,leads(*)&leads=not.is.null` keeps the rows
+    that have one, `leads=is.null` those that have none."""
+    if embeds and c.field.column in embeds and not c.field.path and (columns is None or c.field.column not in columns):
+        if c.operator != "is" or c.value not in ("null", "not_null"):
+            raise ApiError(400, "PGRST120", EMBED_FILTER)
+        exists = embeds[c.field.column]
+        present = (c.value == "not_null") != c.negated
+        return exists if present else sql.SQL("not {}").format(exists)
     target = field_sql(alias, c.field, params, columns)
     op = c.operator
     if op == "is":
@@ -112,18 +127,20 @@ def _is_tsvector(c: Condition, columns: Columns) -> bool:
     return column is None or column.udt == "tsvector"
 
 
-def filter_sql(alias: str, f: Condition | Logic, params: Params, columns: Columns = None) -> sql.Composable:
+def filter_sql(alias: str, f: Condition | Logic, params: Params, columns: Columns = None,
+               embeds: Embeds = None) -> sql.Composable:
     if isinstance(f, Condition):
-        return condition_sql(alias, f, params, columns)
+        return condition_sql(alias, f, params, columns, embeds)
     joiner = sql.SQL(" and ") if f.operator == "and" else sql.SQL(" or ")
-    inner = joiner.join(sql.SQL("({})").format(filter_sql(alias, c, params, columns)) for c in f.children) \
-        if f.children else sql.SQL("true")
+    inner = joiner.join(sql.SQL("({})").format(filter_sql(alias, c, params, columns, embeds))
+                        for c in f.children) if f.children else sql.SQL("true")
     return sql.SQL("not ({})").format(inner) if f.negated else sql.SQL("({})").format(inner)
 
 
 def where_sql(alias: str, filters: list[Condition | Logic], params: Params,
-              extra: list[sql.Composable] | None = None, columns: Columns = None) -> sql.Composable:
-    parts = [filter_sql(alias, f, params, columns) for f in filters] + (extra or [])
+              extra: list[sql.Composable] | None = None, columns: Columns = None,
+              embeds: Embeds = None) -> sql.Composable:
+    parts = [filter_sql(alias, f, params, columns, embeds) for f in filters] + (extra or [])
     if not parts:
         return sql.SQL("")
     return sql.SQL(" where ") + sql.SQL(" and ").join(parts)
@@ -162,6 +179,8 @@ class SelectBuilder:
     inner_joins: list[sql.Composable] = field(default_factory=list)
     # the root's `*` as its table's columns, for sources that carry extra columns (PUT's inserted flag)
     star_columns: list[str] | None = None
+    # the root's embedded resources by name, as `exists (…)`, for the null filters on them
+    root_embeds: dict[str, sql.Composable] = field(default_factory=dict)
 
     def select_list(self, table: Table | None, alias: str, items: list[SelectItem],
                     path: tuple[str, ...] = ()) -> sql.Composable:
@@ -228,8 +247,11 @@ class SelectBuilder:
         cond = sql.SQL(" and ").join([join, *filters])
         source = sql.SQL("{} as {}").format(table_ident(target), sql.Identifier(child_alias))
         columns = self.select_list(target, child_alias, item.items, child_path)
+        exists = sql.SQL("exists (select 1 from {} where {})").format(source, cond)
+        if not path:
+            self.root_embeds[name] = exists
         if item.inner:
-            self.inner_joins.append(sql.SQL("exists (select 1 from {} where {})").format(source, cond))
+            self.inner_joins.append(exists)
         if rel.to_one:
             return sql.SQL("(select row_to_json(_e) from (select {} from {} where {} limit 1) _e) as {}").format(
                 columns, source, cond, sql.Identifier(name))
@@ -279,7 +301,7 @@ def read_sql(cache: SchemaCache, table: Table, items: list[SelectItem],
     builder = SelectBuilder(cache, options, params)
     columns = builder.select_list(table, alias, items)
     root = options.get((), EmbedOptions())
-    where = where_sql(alias, root.filters, params, builder.inner_joins, table.columns)
+    where = where_sql(alias, root.filters, params, builder.inner_joins, table.columns, builder.root_embeds)
     source = sql.SQL("{} as {}").format(table_ident(table), sql.Identifier(alias))
     page = sql.SQL("select {} from {}{}{}{}").format(
         columns, source, where, order_sql(alias, root.order, params, table.columns), page_sql(limit, offset, params))
@@ -435,7 +457,7 @@ def rpc_sql(cache: SchemaCache, fn: Function, args_json: str, given: list[str], 
         columns = builder.select_list(rettable, alias, items)
         element = sql.SQL("_r")
     where = where_sql(alias, root.filters, params, builder.inner_joins,
-                      rettable.columns if rettable is not None else None)
+                      rettable.columns if rettable is not None else None, builder.root_embeds)
     source = sql.SQL("pgrst_source as materialized (select {}.* from {}lateral {} as {}{})").format(
         ident, from_args, call, ident, where)
     page = sql.SQL("select {} from pgrst_source as {}{}{}").format(

@@ -162,3 +162,50 @@ def test_supabase_py_filters_send_the_same_grammar(stack: RunningStack) -> None:
     assert [r["id"] for r in spans().text_search("body", "fat cat", {"type": "phrase", "config": "english"})
             .execute().data] == [1, 5]
     assert [r["id"] for r in spans().or_('name.eq."Paul, \\"P\\" (II)",tags.cs.{green}').execute().data] == [3, 5]
+
+
+def test_null_filters_on_an_embedded_resource_filter_the_parents(stack: RunningStack,
+                                                                 member: dict[str, str]) -> None:
+    """docs (resource_embedding, Null filtering on Embedded Resources): `?select=*,actors(*)&actors=not.is.null`
+    keeps the rows whose embed is not empty (with the embed's own filters), `actors=is.null` the others; any
+    other operator on an embed is 400 PGRST120."""
+    url = f"{stack.url}/rest/v1/tenants"
+    with_lost = httpx.get(url, params={"select": "name,leads(name)", "leads.status": "eq.lost",
+                                       "leads": "not.is.null"}, headers=member)
+    assert with_lost.status_code == 200, with_lost.text
+    assert with_lost.json() == [{"name": "Acme Sales", "leads": [{"name": "Sophie Keller"}]}]
+    with_won = httpx.get(url, params={"select": "name,leads(name)", "leads.status": "eq.won",
+                                      "leads": "not.is.null"}, headers=member)
+    assert with_won.json() == []
+    without_won = httpx.get(url, params={"select": "name,leads(name)", "leads.status": "eq.won", "leads": "is.null"},
+                            headers=member)
+    assert without_won.json() == [{"name": "Acme Sales", "leads": []}]
+    in_a_tree = httpx.get(url, params={"select": "name,leads(name)", "leads.status": "eq.won",
+                                       "or": "(leads.not.is.null,name.eq.Nobody)"}, headers=member)
+    assert in_a_tree.json() == []
+    refused = httpx.get(url, params={"select": "name,leads(name)", "leads": "eq.x"}, headers=member)
+    assert refused.status_code == 400 and refused.json()["code"] == "PGRST120"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"name": "like(any).{x'); delete from public.pgrst_spans; --,y}"},
+        {"doc": "fts(english).x') or true; delete from public.pgrst_spans; --"},
+        {"or": "(name.eq.\"x') or true or ('\",id.eq.0)"},
+        {"name": "eq(all).{\"a\\\" or true --\"}"},
+        {"during": "adj.[1,2); delete from public.pgrst_spans"},
+    ],
+)
+def test_injection_through_the_new_grammar_changes_nothing(stack: RunningStack, params: dict[str, str]) -> None:
+    """Values of modifiers, fts and logic trees are bound parameters: they match nothing or are refused."""
+    service = stack.headers(stack.stack.service_role_key, Prefer="return=representation")
+    url = f"{stack.url}/rest/v1/pgrst_spans"
+    for response in (httpx.get(url, params=params, headers=service),
+                     httpx.patch(url, params=params, headers=service, json={"body": "pwned"}),
+                     httpx.delete(url, params=params, headers=service)):
+        if response.status_code == 200:
+            assert response.json() == [], response.text
+        else:
+            assert response.status_code == 400 and set(response.json()) == ERROR_KEYS, response.text
+    assert stack.sql("select count(*), count(*) filter (where body = 'pwned') from public.pgrst_spans") == [(5, 0)]

@@ -97,3 +97,8 @@ def test_upserts_and_defaults(seen: dict[str, Any]) -> None:
 def test_max_affected_refuses_a_wider_update(seen: dict[str, Any]) -> None:
     assert seen["maxAffected"]["error"] == "PGRST124" and seen["maxAffected"]["status"] == 400
     assert seen["visitsAfterMaxAffected"] == [{"visits": 3}, {"visits": 4}]
+
+
+def test_null_filters_on_embedded_resources(seen: dict[str, Any]) -> None:
+    assert seen["embedNotNull"] == [{"name": "Acme Sales", "leads": [{"name": "Sophie Keller"}]}]
+    assert seen["embedNull"] == [{"name": "Acme Sales", "leads": []}]

@@ -63,6 +63,10 @@ const seen = {
       { defaultToNull: false }).select('email,visits').order('email')),
   insertNulls: await answer(client.from('pgrst_members')
     .insert([{ email: 'm@example.de', name: 'Mo', visits: 7 }, { email: 'n@example.de', name: 'Nu' }])),
+  embedNotNull: (await client.from('tenants').select('name, leads(name)').eq('leads.status', 'lost')
+    .not('leads', 'is', null)).data,
+  embedNull: (await client.from('tenants').select('name, leads(name)').eq('leads.status', 'won')
+    .is('leads', null)).data,
   maxAffected: await answer(client.from('pgrst_members').update({ visits: 0 }).in('id', [1, 2]).maxAffected(1)),
 }
 seen.visitsAfterMaxAffected = (await client.from('pgrst_members').select('visits').in('id', [1, 2]).order('id')).data
