@@ -185,6 +185,11 @@ class SelectBuilder:
     def select_list(self, table: Table | None, alias: str, items: list[SelectItem],
                     path: tuple[str, ...] = ()) -> sql.Composable:
         rendered: list[sql.Composable] = []
+        if len(items) == 1 and isinstance(items[0], FieldItem) and items[0].field == Field("count") \
+                and items[0].cast is None and (table is None or "count" not in table.columns):
+            # docs (aggregate_functions, The Case of count()): the legacy `count` without parentheses counts the
+            # rows of its level, aggregates enabled or not (`select=*,leads(count)` gives `leads: [{"count": 7}]`)
+            return sql.SQL("count(*) as {}").format(sql.Identifier(items[0].alias or "count"))
         for item in items:
             if isinstance(item, Star):
                 if self.star_columns is not None and not path:

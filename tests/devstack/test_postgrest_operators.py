@@ -209,3 +209,16 @@ def test_injection_through_the_new_grammar_changes_nothing(stack: RunningStack, 
         else:
             assert response.status_code == 400 and set(response.json()) == ERROR_KEYS, response.text
     assert stack.sql("select count(*), count(*) filter (where body = 'pwned') from public.pgrst_spans") == [(5, 0)]
+
+
+def test_the_legacy_count_counts_the_rows_of_its_level(stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (aggregate_functions, The Case of count()): `count` without parentheses is still supported (with
+    aggregates disabled too), as in Supabase's `select('*, instruments(count)')`."""
+    tenants = httpx.get(f"{stack.url}/rest/v1/tenants", params={"select": "name,leads(count)"}, headers=member)
+    assert tenants.status_code == 200, tenants.text
+    assert tenants.json() == [{"name": "Acme Sales", "leads": [{"count": 7}]}]
+    filtered = httpx.get(f"{stack.url}/rest/v1/tenants", params={"select": "name,leads(total:count)",
+                                                                 "leads.status": "eq.lost"}, headers=member)
+    assert filtered.json() == [{"name": "Acme Sales", "leads": [{"total": 1}]}]
+    top = httpx.get(f"{stack.url}/rest/v1/pgrst_spans", params={"select": "count", "score": "gte.20"}, headers=member)
+    assert top.json() == [{"count": 3}]

@@ -102,3 +102,4 @@ def test_max_affected_refuses_a_wider_update(seen: dict[str, Any]) -> None:
 def test_null_filters_on_embedded_resources(seen: dict[str, Any]) -> None:
     assert seen["embedNotNull"] == [{"name": "Acme Sales", "leads": [{"name": "Sophie Keller"}]}]
     assert seen["embedNull"] == [{"name": "Acme Sales", "leads": []}]
+    assert seen["embedCount"] == [{"name": "Acme Sales", "leads": [{"count": 7}]}]

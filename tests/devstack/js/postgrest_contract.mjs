@@ -67,6 +67,7 @@ const seen = {
     .not('leads', 'is', null)).data,
   embedNull: (await client.from('tenants').select('name, leads(name)').eq('leads.status', 'won')
     .is('leads', null)).data,
+  embedCount: (await client.from('tenants').select('name, leads(count)')).data,
   maxAffected: await answer(client.from('pgrst_members').update({ visits: 0 }).in('id', [1, 2]).maxAffected(1)),
 }
 seen.visitsAfterMaxAffected = (await client.from('pgrst_members').select('visits').in('id', [1, 2]).order('id')).data
