@@ -3,9 +3,12 @@
     ./scripts/bench sql [--insert-rows 10000] [--insert-rounds 11] [--select-rows 100000] [--select-rounds 5]
 
 (a) the outbox's wake-up trigger: one 10,000-row INSERT statement into `events` (and its commit), with the
-    per-row NOTIFY of a unique payload (migrations before 20261201100300_events_notify_once_per_statement)
-    against one NOTIFY per statement (with it). A connection LISTENs on the channel meanwhile and drains
-    what arrives, as the listener would.
+    per-row NOTIFY of a unique payload that 20261125100100_events_outbox.sql installed against the one NOTIFY
+    per statement of 20261201100300_events_notify_once_per_statement.sql. Both run in one database migrated
+    with everything up to that migration, the old row trigger re-created beside the new one, and each round
+    enables one of them: two databases differ in layout and cache by more than the trigger costs here. A
+    connection LISTENs on the channel and drains what arrives, as the listener would; each round waits until
+    it is drained, and only the INSERT and its commit are timed.
 (b) RLS policies: a member of one tenant selects all 100,000 of its leads (another 100,000 of a second tenant
     are there to be filtered out), with policies calling private.tenant_id() (migrations before
     20261201100100_rls_policies_evaluate_helpers_once) against `(select private.tenant_id())` (with it); once
@@ -96,15 +99,44 @@ class Listener:
             for _ in self.conn.notifies(timeout=0.2):
                 self.received += 1
 
+    def wait_drained(self, quiet: float = 0.1) -> None:
+        """Return once nothing has arrived for `quiet` seconds, so one side's notifications are not drained
+        (by this process, on a 2-core machine) while the other side is being timed."""
+        seen = -1
+        while seen != self.received:
+            seen = self.received
+            time.sleep(quiet)
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
         self.conn.close()
 
 
-def insert_round(url: str, rows: int) -> float:
-    """Seconds for one `rows`-row INSERT into events and its commit, starting from an empty outbox."""
+# The outbox's wake-up as 20261125100100_events_outbox.sql had it, under another name.
+PER_ROW_NOTIFY = """
+create or replace function private.bench_notify_event_per_row() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform pg_notify('salesflow_events', new.id::text);
+  return null;
+end
+$$;
+create trigger events_notify_per_row after insert on public.events
+  for each row execute function private.bench_notify_event_per_row();
+alter table public.events disable trigger events_notify_per_row;
+"""
+
+
+def insert_round(url: str, rows: int, per_row: bool) -> float:
+    """Seconds for one `rows`-row INSERT into events and its commit, starting from an empty outbox, with the
+    per-row NOTIFY trigger or the per-statement one enabled."""
     with psycopg.connect(url, autocommit=True) as conn:
+        on, off = ("events_notify_per_row", "events_notify") if per_row else ("events_notify", "events_notify_per_row")
+        conn.execute(sql.SQL("alter table public.events enable trigger {}, disable trigger {}").format(
+            sql.Identifier(on), sql.Identifier(off)))
         conn.execute("truncate public.events cascade")
         conn.execute("vacuum analyze public.events")
     with psycopg.connect(url) as conn:
@@ -151,12 +183,14 @@ def select_round(url: str, expect: int, sequential: bool = False) -> float:
     return elapsed
 
 
-def compare(label: str, rounds: int, before: Any, after: Any) -> tuple[list[float], list[float]]:
+def compare(label: str, rounds: int, before: Any, after: Any,
+            settle: Any = lambda: None) -> tuple[list[float], list[float]]:
     times: dict[str, list[float]] = {"before": [], "after": []}
     for i in range(rounds):
         order = [("before", before), ("after", after)] if i % 2 == 0 else [("after", after), ("before", before)]
         for side, run in order:
             times[side].append(run())
+            settle()
     print(f"{label}: before {', '.join(f'{t * 1000:.1f}' for t in times['before'])} ms; "
           f"after {', '.join(f'{t * 1000:.1f}' for t in times['after'])} ms", flush=True)
     return times["before"], times["after"]
@@ -179,22 +213,26 @@ def main() -> None:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be >= 1")
 
-    with scratch_database(NOTIFY_ONCE, including=False) as old, scratch_database(NOTIFY_ONCE, including=True) as new:
-        listeners = [Listener(old), Listener(new)]
+    with scratch_database(NOTIFY_ONCE, including=True) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(PER_ROW_NOTIFY.encode())  # type: ignore[arg-type]
+        listener = Listener(url)
         try:
-            for url in (old, new):  # warm-up: caches, first-touch of the relation files
-                insert_round(url, args.insert_rows)
+            for per_row in (True, False):  # warm-up: caches, first-touch of the relation files
+                insert_round(url, args.insert_rows, per_row)
+            listener.wait_drained()
             before, after = compare(f"(a) {args.insert_rows}-row INSERT into events", args.insert_rounds,
-                                    lambda: insert_round(old, args.insert_rows),
-                                    lambda: insert_round(new, args.insert_rows))
+                                    lambda: insert_round(url, args.insert_rows, True),
+                                    lambda: insert_round(url, args.insert_rows, False),
+                                    settle=listener.wait_drained)
+            notified = listener.received
         finally:
-            for listener in listeners:
-                listener.close()
+            listener.close()
         rows = args.insert_rows
         print(f"(a) per-row NOTIFY (unique payload): median {rows / statistics.median(before):,.0f} rows/s, best "
               f"{rows / min(before):,.0f}; one NOTIFY per statement: median {rows / statistics.median(after):,.0f} "
               f"rows/s, best {rows / min(after):,.0f}; ratio {ratios(before, after)}; notifications received "
-              f"{listeners[0].received:,} vs {listeners[1].received:,}", flush=True)
+              f"{notified:,} in all ({args.insert_rounds + 1} rounds per side, warm-up included)", flush=True)
 
     with scratch_database(POLICIES_ONCE, including=False) as old, \
             scratch_database(POLICIES_ONCE, including=True) as new:
