@@ -58,6 +58,7 @@ class Embed:
     hint: str | None
     inner: bool
     items: list[SelectItem]
+    spread: bool = False  # `...directors(last_name)`: the embed's columns become the parent's
 
 
 SelectItem = Star | FieldItem | Embed
@@ -191,7 +192,12 @@ def parse_select(text: str) -> list[SelectItem]:
                     hint = b
                 else:
                     raise parse_error(f"failed to parse embed hint {b!r}")
-            items.append(Embed(unquote(bits[0]), unquote(alias) or None, hint, is_inner, parse_select(inner)))
+            name = unquote(bits[0])
+            spread = name.startswith("...")
+            if spread and alias:
+                raise parse_error(f"failed to parse select item {part!r}", "a spread embed takes no alias")
+            items.append(Embed(name.removeprefix("..."), unquote(alias) or None, hint, is_inner, parse_select(inner),
+                               spread))
             continue
         cast = None
         if "::" in part:

@@ -252,6 +252,8 @@ class SelectBuilder:
         cond = sql.SQL(" and ").join([join, *filters])
         source = sql.SQL("{} as {}").format(table_ident(target), sql.Identifier(child_alias))
         columns = self.select_list(target, child_alias, item.items, child_path)
+        if item.spread:
+            return self.spread(rel, target, child_alias, source, cond, item, child_path)
         exists = sql.SQL("exists (select 1 from {} where {})").format(source, cond)
         if not path:
             self.root_embeds[name] = exists
@@ -264,6 +266,36 @@ class SelectBuilder:
             "(select coalesce(json_agg(_e), '[]') from (select {} from {} where {}{}{}) _e) as {}"
         ).format(columns, source, cond, order_sql(child_alias, opts.order, self.params, target.columns),
                  page_sql(opts.limit, opts.offset, self.params), sql.Identifier(name))
+
+
+    def spread(self, rel: Relationship, target: Table, child_alias: str, source: sql.Composable,
+               cond: sql.Composable, item: Embed, path: tuple[str, ...]) -> sql.Composable:
+        """docs (resource_embedding, Spread embedded resource): a to-one embed's columns at the parent's level."""
+        if not rel.to_one:
+            raise ApiError(400, "PGRST119", f"A spread operation on '{item.name}' is not possible",
+                           f"'{rel.table[1]}' and '{item.name}' do not form a many-to-one or one-to-one relationship")
+        if item.inner:
+            self.inner_joins.append(sql.SQL("exists (select 1 from {} where {})").format(source, cond))
+        rendered: list[sql.Composable] = []
+        for child in item.items:
+            names = list(target.columns) if isinstance(child, Star) else None
+            if names is not None:
+                rendered.extend(sql.SQL("(select {}.{} from {} where {} limit 1) as {}").format(
+                    sql.Identifier(child_alias), sql.Identifier(c), source, cond, sql.Identifier(c)) for c in names)
+            elif isinstance(child, FieldItem):
+                expr = field_sql(child_alias, child.field, self.params, target.columns)
+                if child.cast:
+                    expr = sql.SQL("({})::{}").format(expr, sql.SQL(child.cast))
+                rendered.append(sql.SQL("(select {} from {} where {} limit 1) as {}").format(
+                    expr, source, cond, sql.Identifier(child.alias or child.field.output_name)))
+            else:
+                # an embed inside the spread: rendered inside the to-one row and taken out of it by name
+                assert isinstance(child, Embed)
+                inner = self.embed(target, child_alias, child, path)
+                rendered.append(sql.SQL("(select _s.{} from (select {} from {} where {} limit 1) _s) as {}").format(
+                    sql.Identifier(child.alias or child.name), inner, source, cond,
+                    sql.Identifier(child.alias or child.name)))
+        return sql.SQL(", ").join(rendered)
 
 
 @dataclass(frozen=True)

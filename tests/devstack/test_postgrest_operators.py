@@ -222,3 +222,15 @@ def test_the_legacy_count_counts_the_rows_of_its_level(stack: RunningStack, memb
     assert filtered.json() == [{"name": "Acme Sales", "leads": [{"total": 1}]}]
     top = httpx.get(f"{stack.url}/rest/v1/pgrst_spans", params={"select": "count", "score": "gte.20"}, headers=member)
     assert top.json() == [{"count": 3}]
+
+
+def test_a_spread_to_one_embed_lifts_its_columns_to_the_parent(stack: RunningStack, member: dict[str, str]) -> None:
+    """docs (resource_embedding, Spread embedded resource): `select=title,...directors(director_last_name:last_name)`
+    answers the to-one embed's columns at the top level; a to-many spread is 400 PGRST119."""
+    julia = "10000000-0000-4000-8000-000000000001"
+    spread = httpx.get(f"{stack.url}/rest/v1/leads", params={"select": "name,...tenants(tenant_name:name)",
+                                                             "id": f"eq.{julia}"}, headers=member)
+    assert spread.status_code == 200, spread.text
+    assert spread.json() == [{"name": "Julia Becker", "tenant_name": "Acme Sales"}]
+    to_many = httpx.get(f"{stack.url}/rest/v1/tenants", params={"select": "name,...leads(name)"}, headers=member)
+    assert to_many.status_code == 400 and to_many.json()["code"] == "PGRST119"

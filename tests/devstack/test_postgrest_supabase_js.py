@@ -103,3 +103,4 @@ def test_null_filters_on_embedded_resources(seen: dict[str, Any]) -> None:
     assert seen["embedNotNull"] == [{"name": "Acme Sales", "leads": [{"name": "Sophie Keller"}]}]
     assert seen["embedNull"] == [{"name": "Acme Sales", "leads": []}]
     assert seen["embedCount"] == [{"name": "Acme Sales", "leads": [{"count": 7}]}]
+    assert seen["spread"] == [{"name": "Julia Becker", "tenant_name": "Acme Sales"}]

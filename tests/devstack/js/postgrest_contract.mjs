@@ -68,6 +68,8 @@ const seen = {
   embedNull: (await client.from('tenants').select('name, leads(name)').eq('leads.status', 'won')
     .is('leads', null)).data,
   embedCount: (await client.from('tenants').select('name, leads(count)')).data,
+  spread: (await client.from('leads').select('name, ...tenants(tenant_name:name)')
+    .eq('id', '10000000-0000-4000-8000-000000000001')).data,
   maxAffected: await answer(client.from('pgrst_members').update({ visits: 0 }).in('id', [1, 2]).maxAffected(1)),
 }
 seen.visitsAfterMaxAffected = (await client.from('pgrst_members').select('visits').in('id', [1, 2]).order('id')).data
