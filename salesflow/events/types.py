@@ -14,6 +14,9 @@ LEAD_UPDATED: Final = "lead.updated"
 LEAD_STATUS_CHANGED: Final = "lead.status_changed"
 MESSAGE_RECEIVED: Final = "message.received"
 MESSAGE_SENT: Final = "message.sent"
+MESSAGE_STATUS_CHANGED: Final = "message.status_changed"
+CONVERSATION_CREATED: Final = "conversation.created"
+LEAD_OPTED_OUT: Final = "lead.opted_out"
 SEQUENCE_STEP_DUE: Final = "sequence.step_due"
 SEQUENCE_STEP_EXECUTED: Final = "sequence.step_executed"
 AUTOPILOT_ACTION_EXECUTED: Final = "autopilot.action_executed"
@@ -23,10 +26,14 @@ EVENT_TYPES: Final[dict[str, str]] = {
     LEAD_CREATED: "A lead was inserted. Payload: lead_id, name, source, source_channel.",
     LEAD_UPDATED: "Lead fields other than status changed. Payload: lead_id, changes {field: {from, to}}.",
     LEAD_STATUS_CHANGED: "A lead moved along the pipeline. Payload: lead_id, from, to, changes.",
-    MESSAGE_RECEIVED: "An inbound message arrived on a channel. Payload: conversation_id, lead_id, channel, "
-    "message_id.",
-    MESSAGE_SENT: "An outbound message was sent. Payload: conversation_id, lead_id, channel, message_id, "
-    "latency_ms.",
+    MESSAGE_RECEIVED: "An inbound message was recorded. Payload: conversation_id, lead_id, channel, message_id, "
+    "content_type, provider_message_id, received_at.",
+    MESSAGE_SENT: "An outbound message reached sent (once per message). Payload: conversation_id, lead_id, channel, "
+    "message_id, provider_message_id, sent_by, sent_at, latency_ms.",
+    MESSAGE_STATUS_CHANGED: "An outbound message's status moved forward. Payload: conversation_id, lead_id, "
+    "channel, message_id, from, to, at, error_code, error_message.",
+    CONVERSATION_CREATED: "A conversation was started. Payload: conversation_id, lead_id, channel, status.",
+    LEAD_OPTED_OUT: "A lead opted out of a channel. Payload: lead_id, channel, consent_id, method, opted_out_at.",
     SEQUENCE_STEP_DUE: "A follow-up sequence step is due (delayed with run_after). Payload: enrollment_id, "
     "step.",
     SEQUENCE_STEP_EXECUTED: "A sequence step ran. Payload: enrollment_id, lead_id, step, channel, "

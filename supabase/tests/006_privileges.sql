@@ -24,7 +24,15 @@ select tables_are('public', array[
   'ai_usage',
   'ai_budgets',
   'ai_budget_periods',
-  'ai_budget_reservations'
+  'ai_budget_reservations',
+  'channel_connections',
+  'channel_identities',
+  'conversations',
+  'messages',
+  'conversation_summaries',
+  'lead_facts',
+  'consents',
+  'inbound_webhooks'
 ], 'every table in public has a block in the privilege matrix');
 select functions_are('public', array[
   'ai_lead_context',
@@ -34,6 +42,7 @@ select functions_are('public', array[
   'ai_set_prompt_label',
   'ai_settle_budget',
   'ai_track_usage',
+  'apply_message_status',
   'claim_events',
   'custom_access_token_hook',
   'event_backlog',
@@ -159,6 +168,62 @@ select table_privs_are('public', 'ai_budget_reservations', 'authenticated', arra
 select table_privs_are('public', 'ai_budget_reservations', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on ai_budget_reservations');
 
+-- public.channel_connections (owners and admins connect; secrets live in private.channel_credentials)
+select table_privs_are('public', 'channel_connections', 'anon', '{}'::text[], 'anon has no privileges on channel_connections');
+select table_privs_are('public', 'channel_connections', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on channel_connections');
+select table_privs_are('public', 'channel_connections', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on channel_connections');
+
+-- public.channel_identities
+select table_privs_are('public', 'channel_identities', 'anon', '{}'::text[], 'anon has no privileges on channel_identities');
+select table_privs_are('public', 'channel_identities', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on channel_identities');
+select table_privs_are('public', 'channel_identities', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on channel_identities');
+
+-- public.conversations (no delete: history)
+select table_privs_are('public', 'conversations', 'anon', '{}'::text[], 'anon has no privileges on conversations');
+select table_privs_are('public', 'conversations', 'authenticated', array['SELECT', 'INSERT', 'UPDATE'],
+  'authenticated may select, insert, update on conversations');
+select table_privs_are('public', 'conversations', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on conversations');
+
+-- public.messages (members queue outbound messages; statuses are service code's)
+select table_privs_are('public', 'messages', 'anon', '{}'::text[], 'anon has no privileges on messages');
+select table_privs_are('public', 'messages', 'authenticated', array['SELECT', 'INSERT'],
+  'authenticated may select, insert on messages');
+select table_privs_are('public', 'messages', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on messages');
+
+-- public.conversation_summaries (written by service code)
+select table_privs_are('public', 'conversation_summaries', 'anon', '{}'::text[], 'anon has no privileges on conversation_summaries');
+select table_privs_are('public', 'conversation_summaries', 'authenticated', array['SELECT'],
+  'authenticated may select on conversation_summaries');
+select table_privs_are('public', 'conversation_summaries', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on conversation_summaries');
+
+-- public.lead_facts (facts are closed, never deleted by members)
+select table_privs_are('public', 'lead_facts', 'anon', '{}'::text[], 'anon has no privileges on lead_facts');
+select table_privs_are('public', 'lead_facts', 'authenticated', array['SELECT', 'INSERT', 'UPDATE'],
+  'authenticated may select, insert, update on lead_facts');
+select table_privs_are('public', 'lead_facts', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on lead_facts');
+
+-- public.consents (no delete: evidence)
+select table_privs_are('public', 'consents', 'anon', '{}'::text[], 'anon has no privileges on consents');
+select table_privs_are('public', 'consents', 'authenticated', array['SELECT', 'INSERT', 'UPDATE'],
+  'authenticated may select, insert, update on consents');
+select table_privs_are('public', 'consents', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on consents');
+
+-- public.inbound_webhooks (the audit trail, written by service code)
+select table_privs_are('public', 'inbound_webhooks', 'anon', '{}'::text[], 'anon has no privileges on inbound_webhooks');
+select table_privs_are('public', 'inbound_webhooks', 'authenticated', array['SELECT'],
+  'authenticated may select on inbound_webhooks');
+select table_privs_are('public', 'inbound_webhooks', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on inbound_webhooks');
+
 -- Functions: the event engine's and the AI orchestrator's API are for service code only.
 
 -- public.ai_lead_context(uuid, uuid)
@@ -209,6 +274,13 @@ select function_privs_are('public', 'ai_track_usage', array['jsonb'], 'authentic
   'authenticated cannot execute ai_track_usage');
 select function_privs_are('public', 'ai_track_usage', array['jsonb'], 'service_role', array['EXECUTE'],
   'service_role executes ai_track_usage');
+
+-- public.apply_message_status(uuid, text, text, text, timestamp with time zone, text, text)
+select function_privs_are('public', 'apply_message_status', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text'], 'anon', '{}'::text[], 'anon cannot execute apply_message_status');
+select function_privs_are('public', 'apply_message_status', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute apply_message_status');
+select function_privs_are('public', 'apply_message_status', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes apply_message_status');
 
 -- public.claim_events(text, integer, double precision)
 select function_privs_are('public', 'claim_events', array['text', 'integer', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute claim_events');
