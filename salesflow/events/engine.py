@@ -34,6 +34,7 @@ from uuid import UUID
 from salesflow.events.context import HandlerContext, ServiceFactory
 from salesflow.events.errors import PermanentFailure, RetryLater
 from salesflow.events.metrics import EngineMetrics
+from salesflow.events.ownership import Ownership
 from salesflow.events.ports import (
     Delivery,
     DeliveryStatus,
@@ -139,12 +140,8 @@ class Engine:
         )
         self._empty_claims = 0  # lane 0's claims that found nothing since the last that found something
         self._claimed_keyed = False  # whether the last claim that found something found keyed events
-        # Claimed and not yet finished (what the heartbeat extends): event id -> the monotonic time by which
-        # its lease or hold runs out unless renewed. A handler still running then is stopped (see heartbeat).
-        self._held: dict[UUID, float] = {}
-        self._keyed: set[UUID] = set()  # held events that have an ordering_key
-        self._finishing: set[UUID] = set()  # in a finish call right now
-        self._resent: set[UUID] = set()  # results sent again after a settle of unknown outcome
+        # Claimed and not yet finished: what the heartbeat extends, and until when each is this worker's.
+        self._owned = Ownership()
         self._results: asyncio.Queue[EventResult | None] = asyncio.Queue()
         self._health = _Health()
         self._metric_children: dict[tuple[int, tuple[str, ...]], Any] = {}
@@ -184,7 +181,7 @@ class Engine:
             "running": self._running,
             "stopping": self.stopping,
             "in_flight": len(self._in_flight),
-            "held": len(self._held),
+            "held": len(self._owned),
             "wakeup_connected": wake_ok,
             "wakeup_reconnects": self.wakeup.reconnects if self.wakeup is not None else None,
             "last_claim_age_seconds": (
@@ -317,8 +314,7 @@ class Engine:
         return task
 
     def runs_on(self, event_id: UUID, task: asyncio.Task[EventResult], deadline: float) -> None:
-        if event_id in self._held:
-            self._held[event_id] = deadline
+        self._owned.renew(event_id, deadline)
         if task.done():
             self._window_task_done(event_id, task)
         else:
@@ -331,12 +327,10 @@ class Engine:
         """The store no longer counts these events as this worker's (its lease or hold expired and another
         worker recovered them, or they were finished already). A run still going here is stopped at once:
         the event may be running elsewhere now."""
-        surprising = [i for i in event_ids if i not in self._resent]
+        surprising = [i for i in event_ids if not self._owned.was_resent(i)]
+        self._owned.drop(event_ids)
         stopped = 0
         for event_id in event_ids:
-            self._resent.discard(event_id)
-            self._held.pop(event_id, None)
-            self._keyed.discard(event_id)
             task = self._in_flight.get(event_id)
             if task is not None and not task.done():
                 task.cancel()
@@ -349,7 +343,7 @@ class Engine:
 
     def resend(self, results: Sequence[EventResult]) -> None:
         for result in results:
-            self._resent.add(result.event_id)
+            self._owned.resent(result.event_id)
             self._results.put_nowait(result)
 
     def forget(self, event_id: UUID) -> None:
@@ -369,19 +363,10 @@ class Engine:
 
     def _own(self, event: Event, deadline: float) -> None:
         """A claimed event: its lease (or hold) is heartbeated until it is finished."""
-        self._held[event.id] = deadline
-        if event.ordering_key is not None:
-            self._keyed.add(event.id)
+        self._owned.take(event, deadline)
 
     def _forget_finished(self, results: Sequence[EventResult]) -> None:
-        unblocked = False
-        for result in results:
-            self._held.pop(result.event_id, None)
-            self._resent.discard(result.event_id)
-            if result.event_id in self._keyed:
-                self._keyed.discard(result.event_id)
-                unblocked = True
-        if unblocked:
+        if self._owned.drop(r.event_id for r in results):
             # Finishing an event of an ordering key may make the next event of that key claimable.
             self._wake.set()
 
@@ -547,8 +532,7 @@ class Engine:
         delay = 0.1
         deadline: float | None = None
         lost: set[UUID] = set()
-        self._finishing.update(r.event_id for r in batch)
-        try:
+        with self._owned.finishing(r.event_id for r in batch):
             while True:
                 try:
                     lost = await self.store.finish(self.worker, batch, self.settings.backoff_base_seconds)
@@ -566,8 +550,6 @@ class Engine:
                     # Retried: the events are still this worker's (the heartbeat keeps their leases).
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
-        finally:
-            self._finishing.difference_update(r.event_id for r in batch)
         if lost:
             self.lost(sorted(lost), "finish")
         self._forget_finished(batch)
@@ -587,13 +569,13 @@ class Engine:
         while not self._stopping.is_set():
             now = time.monotonic()
             self._stop_runs_about_to_lose_their_lease(now + margin)
-            earliest = min(self._held.values(), default=now + interval) - margin
+            earliest = (self._owned.earliest() or now + interval) - margin
             wake_at = min(next_beat, max(earliest, now + 0.05))
             if wake_at > now:
                 await self._sleep(wake_at - now)
                 if time.monotonic() < next_beat:
                     continue
-            held = [i for i in self._held if i not in self._finishing]
+            held = self._owned.to_extend()
             next_beat = time.monotonic() + interval
             if not held:
                 continue
@@ -604,23 +586,20 @@ class Engine:
                 self._store_failed("extend_lease", exc, retry_in=retry)
                 next_beat = time.monotonic() + retry
                 continue
-            for event_id in held:
-                if event_id in still and event_id in self._held:
-                    self._held[event_id] = sent + s.lease_seconds
-            lost = [i for i in held if i not in still and i in self._held and i not in self._finishing]
+            for event_id in still:
+                self._owned.renew(event_id, sent + s.lease_seconds)
+            lost = [i for i in held if i not in still and i in self._owned and not self._owned.finishing_now(i)]
             if lost:
                 self.lost(lost, "extend_lease")
 
     def _stop_runs_about_to_lose_their_lease(self, limit: float) -> None:
-        doomed = [event_id for event_id, until in self._held.items() if until < limit]
         stopped = []
-        for event_id in doomed:
+        for event_id in self._owned.expiring_before(limit):
             task = self._in_flight.get(event_id)
             if task is not None and not task.done():
                 task.cancel()
                 stopped.append(event_id)
-                self._held.pop(event_id, None)
-                self._keyed.discard(event_id)
+        self._owned.drop(stopped)
         if stopped:
             self.metrics.lost.labels("lease_running_out").inc(len(stopped))
             log.error("stopped handlers whose lease could not be renewed in time; those events run again",
@@ -685,8 +664,7 @@ class Engine:
                                 extra={"count": released})
                 except Exception as exc:
                     self._store_failed("release", exc)
-                for eid in cut_short:
-                    self._held.pop(eid, None)
+                self._owned.drop(cut_short)
         self._results.put_nowait(None)
         await finisher
         for task in helpers:

@@ -27,7 +27,7 @@ from salesflow.transports.pools import new_pool
 from salesflow.transports.verdicts import EVENT_COLUMNS, delivery_items, result_items
 
 _CLAIM = f"select {EVENT_COLUMNS} from public.claim_events(%s, %s, %s)"
-_HOLD = f"select {EVENT_COLUMNS} from public.hold_events(%s, %s, %s)"
+_HOLD = f"select {EVENT_COLUMNS}, hold_id from public.hold_events(%s, %s, %s)"
 
 _NO_HANDLERS: frozenset[str] = frozenset()
 
@@ -123,6 +123,8 @@ class PostgresEventStore:
         self._finishing = _DedicatedConnection(url)
         self._lanes = [_DedicatedConnection(url) for _ in range(self.lanes)]
         self._claiming = self._lanes[0]
+        # The window each lane has open (hold_events' hold_id), which its settle closes.
+        self._holds: list[int | None] = [None] * self.lanes
 
     async def open(self) -> None:
         if not self._opened:
@@ -143,16 +145,20 @@ class PostgresEventStore:
 
     async def hold(self, lane: int, worker: str, batch: int, hold_seconds: float) -> list[Event]:
         async with self._lanes[lane].use() as conn:
-            return _events(await (await conn.execute(_HOLD, (worker, batch, hold_seconds))).fetchall())
+            rows = await (await conn.execute(_HOLD, (worker, batch, hold_seconds))).fetchall()
+        self._holds[lane] = rows[0][13] if rows else None
+        return _events(rows)
 
     async def settle(self, lane: int, worker: str, results: Sequence[EventResult], lease_ids: Sequence[UUID],
                      lease_seconds: float, backoff_base_seconds: float) -> set[UUID]:
+        hold, self._holds[lane] = self._holds[lane], None
         async with self._lanes[lane].use() as conn:
             # One simple-protocol statement with the values quoted here (the verdicts of a whole window).
             leases = "{" + ",".join(str(i) for i in lease_ids) + "}"
-            call = b"select public.settle_events(%b, %b::jsonb, %b::uuid[], %b, %b)" % (
-                _quote(conn, worker.encode()), _quote(conn, _results_json(results)), _quote(conn, leases.encode()),
-                repr(float(lease_seconds)).encode(), repr(float(backoff_base_seconds)).encode())
+            call = b"select public.settle_events(%b, %b, %b::jsonb, %b::uuid[], %b, %b)" % (
+                _quote(conn, worker.encode()), str(int(hold or 0)).encode(), _quote(conn, _results_json(results)),
+                _quote(conn, leases.encode()), repr(float(lease_seconds)).encode(),
+                repr(float(backoff_base_seconds)).encode())
             row = await (await conn.execute(call)).fetchone()
         return set(row[0]) if row and row[0] else set()
 

@@ -49,6 +49,8 @@ class SupabaseEventStore:
 
     def __init__(self, api: SupabaseApi) -> None:
         self.api = api
+        # The window each lane has open (hold_events' hold_id), which its settle closes.
+        self._holds: list[int | None] = [None] * self.lanes
 
     async def claim(self, worker: str, batch: int, lease_seconds: float) -> list[Event]:
         rows = await self.api.rpc("claim_events", {"p_worker": worker, "p_batch": batch,
@@ -57,13 +59,15 @@ class SupabaseEventStore:
 
     async def hold(self, lane: int, worker: str, batch: int, hold_seconds: float) -> list[Event]:
         rows = await self.api.rpc("hold_events", {"p_worker": worker, "p_batch": batch,
-                                                  "p_hold_seconds": hold_seconds})
-        return [_event(r) for r in rows or []]
+                                                  "p_hold_seconds": hold_seconds}) or []
+        self._holds[lane] = int(rows[0]["hold_id"]) if rows else None
+        return [_event(r) for r in rows]
 
     async def settle(self, lane: int, worker: str, results: Sequence[EventResult], lease_ids: Sequence[UUID],
                      lease_seconds: float, backoff_base_seconds: float) -> set[UUID]:
+        hold, self._holds[lane] = self._holds[lane], None
         lost = await self.api.rpc("settle_events", {
-            "p_worker": worker, "p_results": jsonable(result_items(results)),
+            "p_worker": worker, "p_hold_id": hold or 0, "p_results": jsonable(result_items(results)),
             "p_lease_ids": [str(i) for i in lease_ids], "p_lease_seconds": lease_seconds,
             "p_backoff_base_seconds": backoff_base_seconds})
         return _ids(lost)

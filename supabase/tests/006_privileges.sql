@@ -389,11 +389,11 @@ select function_privs_are('public', 'replay_events', array['text', 'text', 'time
 select function_privs_are('public', 'replay_events', array['text', 'text', 'timestamp with time zone', 'boolean'], 'service_role', array['EXECUTE'],
   'service_role executes replay_events');
 
--- public.settle_events(text, jsonb, uuid[], double precision, double precision)
-select function_privs_are('public', 'settle_events', array['text', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute settle_events');
-select function_privs_are('public', 'settle_events', array['text', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'authenticated', '{}'::text[],
+-- public.settle_events(text, bigint, jsonb, uuid[], double precision, double precision)
+select function_privs_are('public', 'settle_events', array['text', 'bigint', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute settle_events');
+select function_privs_are('public', 'settle_events', array['text', 'bigint', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'authenticated', '{}'::text[],
   'authenticated cannot execute settle_events');
-select function_privs_are('public', 'settle_events', array['text', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'service_role', array['EXECUTE'],
+select function_privs_are('public', 'settle_events', array['text', 'bigint', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'service_role', array['EXECUTE'],
   'service_role executes settle_events');
 
 -- The same promise for every table at once, in case a table is listed above but its block was forgotten.

@@ -81,7 +81,7 @@ async def test_an_event_with_several_handlers_records_each_success_as_it_happens
         await asyncio.wait_for(second_started.wait(), 10)
         # Held by this worker in its (5 s) window, and the first handler's success is already on record.
         assert rows(outbox, "select e.status, h.worker from public.events e join private.event_holds h "
-                            "on h.event_id = e.id where e.id = %s", pair) == [("pending", engine.worker)]
+                            "on e.id = any(h.event_ids) where e.id = %s", pair) == [("pending", engine.worker)]
         assert rows(outbox, "select handler, status from public.event_deliveries where event_id = %s",
                     pair) == [("first", "succeeded")]
         release.set()
@@ -95,7 +95,7 @@ def test_a_worker_killed_inside_a_window_keeps_its_events_until_the_hold_expires
     windowed = emit(outbox, "test.slow", {"seconds": 60})
     listener = listener_factory(database, "--window-ms", "10000", "--lease", "2",
                                 handlers=("listener_test_handlers",)).start()
-    wait_until_sync(lambda: rows(outbox, "select count(*) from private.event_holds where event_id = %s",
+    wait_until_sync(lambda: rows(outbox, "select count(*) from private.event_holds where %s = any(event_ids)",
                                  windowed) == [(1,)], timeout=30)
     assert rows(outbox, "select status, attempts from public.events where id = %s", windowed) == [("pending", 0)]
     listener.kill9()

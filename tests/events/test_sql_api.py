@@ -126,7 +126,7 @@ def test_expired_leases_are_recovered_and_counted(outbox: Conn) -> None:
 
 @pytest.mark.parametrize("call", ["select * from public.claim_events('browser', 10, 30)",
                                   "select * from public.hold_events('browser', 10, 30)",
-                                  "select public.settle_events('browser', '[]', '{}', 30, 1)",
+                                  "select public.settle_events('browser', 1, '[]', '{}', 30, 1)",
                                   "select public.prune_events(86400, 10)"])
 def test_only_the_service_role_may_call_the_engine_api(db: Conn, as_claims: Any, call: str) -> None:
     anna = {"sub": "a0000000-0000-4000-8000-000000000001", "role": "authenticated", "tenant_id": ACME}
@@ -144,25 +144,27 @@ def test_only_the_service_role_may_call_the_engine_api(db: Conn, as_claims: Any,
 
 
 def hold(db: Conn, worker: str = "w1", batch: int = 100, seconds: float = 30) -> list[tuple[Any, ...]]:
-    """Open a window: the holds are committed at once (nothing stays locked)."""
-    rows = db.execute("select id::text, attempts, succeeded_handlers from public.hold_events(%s, %s, %s)",
+    """Open a window: the hold is committed at once (nothing stays locked). Rows: id, attempts,
+    succeeded_handlers, hold_id."""
+    rows = db.execute("select id::text, attempts, succeeded_handlers, hold_id from public.hold_events(%s, %s, %s)",
                       (worker, batch, seconds)).fetchall()
     db.commit()
     return rows
 
 
-def settle(db: Conn, results: list[dict[str, Any]], lease_ids: list[str] | None = None, worker: str = "w1",
-           base: float = 1.0) -> set[str]:
-    """Close a window; returns the ids it could not settle."""
-    row = db.execute("select public.settle_events(%s, %s::jsonb, %s::uuid[], 30, %s)",
-                     (worker, json.dumps(results), lease_ids or [], base)).fetchone()
+def settle(db: Conn, hold_id: int, results: list[dict[str, Any]], lease_ids: list[str] | None = None,
+           worker: str = "w1", base: float = 1.0) -> set[str]:
+    """Close window `hold_id`; returns the ids it could not settle."""
+    row = db.execute("select public.settle_events(%s, %s, %s::jsonb, %s::uuid[], 30, %s)",
+                     (worker, hold_id, json.dumps(results), lease_ids or [], base)).fetchone()
     db.commit()
     assert row is not None
     return {str(i) for i in row[0]}
 
 
 def holds(db: Conn) -> list[tuple[Any, ...]]:
-    rows = db.execute("select event_id::text, worker from private.event_holds order by 1").fetchall()
+    rows = db.execute("select i::text, h.worker from private.event_holds h, unnest(h.event_ids) i "
+                      "order by 1").fetchall()
     db.commit()
     return rows
 
@@ -171,14 +173,16 @@ def test_a_window_finishes_done_events_and_leases_running_ones_and_nobody_else_c
     outbox: Conn, database: str
 ) -> None:
     done, running = emit(outbox, "lead.updated"), emit(outbox, "lead.updated")
-    assert [(r[0], r[1]) for r in hold(outbox)] == [(done, 1), (running, 1)]  # attempts: the one about to run
+    window = hold(outbox)
+    assert [(r[0], r[1]) for r in window] == [(done, 1), (running, 1)]  # attempts: the one about to run
     with psycopg.connect(database) as other:
         # Held and committed: no claim of any kind takes them, and they are still pending, uncharged.
         assert hold(other, "w2") == []
         assert claim(other, "w2") == []
         assert statuses(other, [done, running]) == {"pending": 2}
         delivered = [{"handler": "h.one", "status": "succeeded", "duration_ms": 2.5}]
-        assert settle(outbox, [{"id": done, "outcome": "processed", "deliveries": delivered}], [running]) == set()
+        assert settle(outbox, window[0][3], [{"id": done, "outcome": "processed", "deliveries": delivered}],
+                      [running]) == set()
         rows = other.execute(
             "select id::text, status, attempts, locked_by from public.events where id = any(%s::uuid[])",
             ([done, running],)).fetchall()
@@ -210,9 +214,11 @@ def test_a_window_whose_connection_is_killed_keeps_its_events_for_its_worker(out
 
 def test_settle_and_finish_name_the_events_the_worker_no_longer_holds(outbox: Conn) -> None:
     theirs, leased = emit(outbox, "lead.updated"), emit(outbox, "lead.updated")
-    assert [r[0] for r in hold(outbox, "w2", batch=1)] == [theirs]
+    window = hold(outbox, "w2", batch=1)
+    assert [r[0] for r in window] == [theirs]
     claim(outbox, "w3", batch=1)  # leased, to another worker
-    assert settle(outbox, [{"id": theirs, "outcome": "processed"}], [leased], worker="w1") == {theirs, leased}
+    assert settle(outbox, window[0][3], [{"id": theirs, "outcome": "processed"}], [leased],
+                  worker="w1") == {theirs, leased}
     assert statuses(outbox, [theirs, leased]) == {"pending": 1, "processing": 1}
     assert finish(outbox, [{"id": theirs, "outcome": "processed"}, {"id": leased, "outcome": "processed"}]) == 0
 
@@ -242,15 +248,18 @@ def test_a_retry_settled_in_a_window_is_charged_backs_off_and_dead_letters_on_th
 ) -> None:
     eid = emit(outbox, "lead.updated", max_attempts=2)
     failed = [{"handler": "h.one", "status": "failed", "duration_ms": 1.0, "error": "h.one: boom"}]
-    hold(outbox)
-    assert settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom", "deliveries": failed}]) == set()
+    window = hold(outbox)
+    assert settle(outbox, window[0][3], [{"id": eid, "outcome": "retry", "error": "h.one: boom",
+                                         "deliveries": failed}]) == set()
     row = outbox.execute("select status, attempts, last_error, run_after > now() + interval '0.5 s' "
                          "from public.events where id = %s", (eid,)).fetchone()
     assert row == ("pending", 1, "h.one: boom", True)  # backoff base 1 s, jitter 0.75-1.25
     outbox.execute("update public.events set run_after = now() where id = %s", (eid,))
     outbox.commit()
-    assert [(r[0], r[1]) for r in hold(outbox)] == [(eid, 2)]
-    settle(outbox, [{"id": eid, "outcome": "retry", "error": "h.one: boom again", "deliveries": failed}])
+    window = hold(outbox)
+    assert [(r[0], r[1]) for r in window] == [(eid, 2)]
+    settle(outbox, window[0][3], [{"id": eid, "outcome": "retry", "error": "h.one: boom again",
+                                   "deliveries": failed}])
     row = outbox.execute("select status, attempts, last_error, failed_at is not null from public.events "
                          "where id = %s", (eid,)).fetchone()
     assert row == ("failed", 2, "h.one: boom again", True)
@@ -263,12 +272,13 @@ def test_a_held_event_keeps_its_key_busy_even_for_an_earlier_event_that_becomes_
     later_scheduled = emit(outbox, "lead.updated", ordering_key="lead-a", run_after_seconds=3600)
     now_due = emit(outbox, "lead.updated", ordering_key="lead-a")
     # An earlier event that is only scheduled for later does not block its key (see claim_events) ...
-    assert [r[0] for r in hold(outbox)] == [now_due]
+    window = hold(outbox)
+    assert [r[0] for r in window] == [now_due]
     outbox.execute("update public.events set run_after = now() where id = %s", (later_scheduled,))
     outbox.commit()
     # ... but once due it waits while the key's held event runs: one event of a key in flight.
     assert hold(outbox, "w2") == [] and claim(outbox, "w2") == []
-    settle(outbox, [{"id": now_due, "outcome": "processed"}])
+    settle(outbox, window[0][3], [{"id": now_due, "outcome": "processed"}])
     assert [r[0] for r in hold(outbox, "w2")] == [later_scheduled]
 
 
@@ -303,10 +313,11 @@ def test_a_workers_own_calls_and_other_windows_never_wait_on_locked_rows(outbox:
     ("select * from public.hold_events('w', 0)", "hold_events.p_batch: must be between 1 and 1000"),
     ("select * from public.hold_events('', 10)", "hold_events.p_worker: name the worker"),
     ("select * from public.hold_events('w', 10, 0)", "hold_events.p_hold_seconds: must be > 0"),
-    ("select public.settle_events('', '[]')", "settle_events.p_worker: name the worker"),
-    ("select public.settle_events('w', '[]', '{}', 0)", "settle_events.p_lease_seconds: must be > 0"),
-    ("select public.settle_events('w', '{}')", "settle_events.p_results: must be a JSON array"),
-    ("""select public.settle_events('w', '[{"outcome": "done"}]')""", "outcome must be processed, retry or failed"),
+    ("select public.settle_events('', 1, '[]')", "settle_events.p_worker: name the worker"),
+    ("select public.settle_events('w', 1, '[]', '{}', 0)", "settle_events.p_lease_seconds: must be > 0"),
+    ("select public.settle_events('w', 1, '{}')", "settle_events.p_results: must be a JSON array"),
+    ("""select public.settle_events('w', 1, '[{"outcome": "done"}]')""",
+     "outcome must be processed, retry or failed"),
 ])
 def test_window_calls_refuse_bad_input_naming_the_parameter(outbox: Conn, call: str, message: str) -> None:
     with pytest.raises(psycopg.Error, match=message):
