@@ -106,8 +106,8 @@ def listen(
     retry_base: float = typer.Option(2.0, help="Backoff base in seconds: retry n waits base*2^(n-1) +-25%."),
     window_ms: float = typer.Option(
         EngineSettings.window_seconds * 1000,
-        help="postgres transport: milliseconds a claim window waits for its handlers; those done by then are "
-        "finished with the claim in one transaction, the rest are leased. 0 leases every claim.",
+        help="Milliseconds a claim window waits for its handlers; those done by then are finished in one call, "
+        "the rest are leased (the window's events are held for this worker meanwhile). 0 leases every claim.",
     ),
     metrics_port: int | None = typer.Option(None, help="Serve /metrics and /health on this port."),
     handlers: list[str] = typer.Option(
