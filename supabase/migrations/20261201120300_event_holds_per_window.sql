@@ -334,7 +334,7 @@ language plpgsql volatile
 set search_path = ''
 as $$
 declare
-  held uuid[] := '{}';
+  held uuid[] := '{}'::uuid[];
 begin
   perform private.commit_without_waiting();
   if jsonb_typeof(p_results) = 'array'
@@ -361,7 +361,7 @@ set search_path = ''
 as $$
 declare
   held uuid[];
-  lost uuid[] := '{}';
+  lost uuid[] := '{}'::uuid[];
   not_leased uuid[];
 begin
   if p_worker is null or btrim(p_worker) = '' then
