@@ -1,4 +1,4 @@
--- Claim windows that hold under faults: an event in a window is held by a committed row of its own.
+-- Claim windows that hold under faults: the events of a window are held by one committed row.
 --
 -- Until now a claim window locked its events in an open transaction (lock_events) and the row lock was the
 -- lease. A lock lives only as long as its backend: when the window's connection was killed
@@ -10,46 +10,68 @@
 -- put back in line without SKIP LOCKED from inside open windows, so windows waited on each other.
 --
 -- Now a window is two short autocommitted calls, and nothing stays locked between them:
---   hold_events    picks due events (FOR UPDATE SKIP LOCKED, as claim_events) and writes one row per event
---                  into private.event_holds (worker, until when), committed before any handler starts. A held
---                  event stays `pending` (one row version of the event is still all a window writes) but no
---                  claim takes it, nor another event of its ordering key, until the hold is gone;
---   settle_events  finishes the events whose handlers are done and leases those still running (status
---                  processing, as claim_events leases them), removing their holds, in one transaction; it
---                  returns the ids it could not settle because this worker no longer holds them.
--- If settle_events fails (the connection is killed), the holds stay: the worker still owns its events, its
--- heartbeat extends the holds, and its finish loop finishes them through finish_events, which accepts events
+--   hold_events    picks due events (FOR UPDATE SKIP LOCKED, as claim_events) and writes one row for the
+--                  window into private.event_holds (the worker, the event ids, their ordering keys, until
+--                  when), committed before any handler starts. A held event stays `pending` (one row version
+--                  of the event is still all a window writes) but no claim takes it, nor another event of its
+--                  ordering key, until the hold is gone;
+--   settle_events  names the window it closes (its hold_id), finishes the events whose handlers are done and
+--                  leases those still running (status processing, as claim_events leases them), deleting the
+--                  hold, in one transaction; it returns the ids it could not settle because this worker no
+--                  longer holds them.
+-- If settle_events fails (the connection is killed), the hold stays: the worker still owns its events, its
+-- heartbeat extends the hold, and its finish loop finishes them through finish_events, which accepts events
 -- the worker holds as well as events it leased. A worker that dies leaves its holds behind; they expire like
 -- leases (recover_expired_leases), and the attempt is charged then, so an event that kills its worker ends in
 -- `failed` after max_attempts without any special first claim.
 --
--- Between two claims the hold's key index is the authority on "one event of a key in flight": two claims
--- whose snapshots both missed the other's hold cannot both insert one (ON CONFLICT DO NOTHING drops the
--- second). Followers are put back in line with SKIP LOCKED: a follower another transaction has locked is left
--- to the next release or the maintenance sweep, never waited for. Every multi-row update of a worker's own
--- events (finish, settle, extend_lease) either owns disjoint rows or skips locked ones, so a worker's own
--- calls never wait on each other and cannot deadlock.
-
-create table if not exists private.event_holds (
-  event_id uuid primary key,
-  worker text not null,
-  ordering_key text,
-  held_until timestamptz not null
-);
-comment on table private.event_holds is
-  'Events in a claim window of a worker: not claimable, nor their ordering key, until settled or expired.';
-create unique index if not exists event_holds_key_idx on private.event_holds (ordering_key)
-  where ordering_key is not null;
-create index if not exists event_holds_until_idx on private.event_holds (held_until);
-create index if not exists event_holds_worker_idx on private.event_holds (worker);
-revoke all on table private.event_holds from public, anon, authenticated;
-grant select, insert, update, delete on table private.event_holds to service_role;
+-- Two claims racing: a claim locks its events FOR UPDATE SKIP LOCKED in one statement and, in a second
+-- statement with a fresh snapshot, drops those a hold committed meanwhile took (an event, or its key). A row
+-- lock is released only when the holder commits, and the holder's hold commits with it, so a claim that got
+-- the lock of an event another claim just held always sees that hold in its second statement. Followers are
+-- put back in line with SKIP LOCKED: a follower another transaction has locked is left to the next release
+-- or the maintenance sweep, never waited for. Every multi-row update of a worker's own events (finish,
+-- settle, extend_lease) either owns disjoint rows or skips locked ones, so a worker's own calls never wait on
+-- each other and cannot deadlock.
+--
+-- One row per window, not per event: a row per held event (tried first) cost ~25 us per event to write and
+-- delete, a third more than the whole window cost before.
 
 -- The engine's old window functions go: their promise (the row lock is the lease) does not survive faults.
 drop function if exists public.lock_events(integer);
 drop function if exists public.settle_events(text, jsonb, uuid[], double precision, double precision);
 drop function if exists public.finish_events(text, jsonb, double precision);
 drop function if exists private.apply_results(text, text, jsonb, double precision, boolean);
+
+create table private.event_holds (
+  id bigint generated always as identity primary key,
+  worker text not null,
+  held_until timestamptz not null,
+  event_ids uuid[] not null,
+  ordering_keys text[] not null default '{}'
+);
+comment on table private.event_holds is
+  'Claim windows of workers: their events (and ordering keys) are not claimable until settled or expired.';
+create index event_holds_worker_idx on private.event_holds (worker);
+revoke all on table private.event_holds from public, anon, authenticated;
+grant select, insert, update, delete on table private.event_holds to service_role;
+
+-- What every claim excludes: all held events and all ordering keys with a held event.
+create or replace function private.held_event_ids()
+returns setof uuid
+language sql stable
+set search_path = ''
+as $$
+  select unnest(h.event_ids) from private.event_holds h
+$$;
+
+create or replace function private.held_ordering_keys()
+returns setof text
+language sql stable
+set search_path = ''
+as $$
+  select unnest(h.ordering_keys) from private.event_holds h
+$$;
 
 -- Put back in line the first held-back event of each of p_keys (null: of every key) whose key is free:
 -- nothing of its key held or processing, nothing earlier due or waiting for a retry. SKIP LOCKED: a follower
@@ -77,7 +99,7 @@ as $$
     select e.id from public.events e
     where e.id = any(array(select c.id from candidates c where c.id is not null))
       and e.held_back and e.status = 'pending'
-      and not exists (select 1 from private.event_holds k where k.ordering_key = e.ordering_key)
+      and e.ordering_key not in (select k from private.held_ordering_keys() k)
       and not exists (select 1 from public.events o
                       where o.ordering_key = e.ordering_key and o.status = 'processing')
       and not exists (select 1 from public.events o
@@ -98,6 +120,7 @@ $$;
 -- a retry; locked FOR UPDATE SKIP LOCKED for the caller's statement (see 20261125140000 for the rest). A
 -- claim that comes back short holds back the followers it passed over and re-checks their keys. (An empty
 -- claim no longer sweeps every held-back key: the maintenance loop's recover_expired_leases does.)
+-- Held events and keys are excluded through one hashed look-up of all live holds each.
 create or replace function private.pick_due_events(p_batch integer)
 returns table (row_id tid, event public.events)
 language plpgsql volatile
@@ -114,9 +137,9 @@ begin
   where e.status = 'pending'
     and not e.held_back
     and e.run_after <= now()
-    and not exists (select 1 from private.event_holds h where h.event_id = e.id)
+    and e.id not in (select i from private.held_event_ids() i)
     and (e.ordering_key is null or not (
-      exists (select 1 from private.event_holds h where h.ordering_key = e.ordering_key)
+      e.ordering_key in (select k from private.held_ordering_keys() k)
       or exists (select 1 from public.events o
                  where o.ordering_key = e.ordering_key and o.status = 'processing')
       or exists (select 1 from public.events o
@@ -137,8 +160,8 @@ begin
           and not b.held_back
           and b.run_after <= now()
           and b.ordering_key is not null
-          and not exists (select 1 from private.event_holds h where h.event_id = b.id)
-          and (exists (select 1 from private.event_holds h where h.ordering_key = b.ordering_key)
+          and b.id not in (select i from private.held_event_ids() i)
+          and (b.ordering_key in (select k from private.held_ordering_keys() k)
                or exists (select 1 from public.events o
                           where o.ordering_key = b.ordering_key and o.status = 'processing')
                or exists (select 1 from public.events o
@@ -160,19 +183,24 @@ $$;
 -- hold_events: open a claim window. Holds up to p_batch due events for p_worker for p_hold_seconds and
 -- returns them as claim_events does (attempts is the attempt about to run; it is charged when the event is
 -- settled or finished, or when its hold expires). Commits on its own: the holds exist before any handler runs.
-create or replace function public.hold_events(
+-- Every returned row carries the window's hold_id, which settle_events takes; no row when nothing was due.
+create function public.hold_events(
   p_worker text,
   p_batch integer default 100,
   p_hold_seconds double precision default 30
 ) returns table (
   id uuid, tenant_id uuid, type text, payload jsonb, attempts integer, max_attempts integer,
   ordering_key text, correlation_id uuid, causation_id uuid, source text, created_at timestamptz,
-  run_after timestamptz, succeeded_handlers text[]
+  run_after timestamptz, succeeded_handlers text[], hold_id bigint
 )
 language plpgsql volatile
 set search_path = ''
 set enable_seqscan = off -- as claim_events
 as $$
+declare
+  picked public.events[];
+  held uuid[];
+  hold bigint;
 begin
   if p_worker is null or btrim(p_worker) = '' then
     raise exception 'hold_events.p_worker: name the worker that holds the events' using errcode = '22023';
@@ -183,25 +211,62 @@ begin
       using errcode = '22023';
   end if;
   perform private.commit_without_waiting();
+  picked := array(select p.event from private.pick_due_events(p_batch) p);
+  if cardinality(picked) = 0 then
+    return;
+  end if;
+  -- A statement of its own, so a fresh snapshot: drop what a hold committed since the pick's snapshot took
+  -- (the event itself, or another event of its key).
+  insert into private.event_holds (worker, held_until, event_ids, ordering_keys)
+  select p_worker, now() + make_interval(secs => p_hold_seconds), array_agg(x.id),
+         coalesce(array_agg(x.ordering_key) filter (where x.ordering_key is not null), '{}')
+  from unnest(picked) x
+  where x.id not in (select i from private.held_event_ids() i)
+    and (x.ordering_key is null or x.ordering_key not in (select k from private.held_ordering_keys() k))
+  having count(*) > 0
+  returning event_holds.id, event_holds.event_ids into hold, held;
+  if hold is null then
+    return;
+  end if;
   return query
-  with picked as materialized (
-    select p.event from private.pick_due_events(p_batch) p
-  ), held as (
-    -- A claim whose snapshot missed another's fresh hold (of this event or of its key) inserts nothing here.
-    insert into private.event_holds (event_id, worker, ordering_key, held_until)
-    select (p.event).id, p_worker, (p.event).ordering_key, now() + make_interval(secs => p_hold_seconds)
-    from picked p
-    on conflict do nothing
-    returning event_holds.event_id
-  )
-  select (p.event).id, (p.event).tenant_id, (p.event).type, (p.event).payload, (p.event).attempts + 1,
-         (p.event).max_attempts, (p.event).ordering_key, (p.event).correlation_id, (p.event).causation_id,
-         (p.event).source, (p.event).created_at, (p.event).run_after,
+  select x.id, x.tenant_id, x.type, x.payload, x.attempts + 1, x.max_attempts, x.ordering_key,
+         x.correlation_id, x.causation_id, x.source, x.created_at, x.run_after,
          coalesce((select array_agg(d.handler order by d.handler) from public.event_deliveries d
-                   where d.event_id = (p.event).id and d.status = 'succeeded'), '{}'::text[])
-  from picked p
-  where (p.event).id in (select h.event_id from held h)
-  order by (p.event).run_after, (p.event).seq;
+                   where d.event_id = x.id and d.status = 'succeeded'), '{}'::text[]),
+         hold
+  from unnest(picked) x
+  where x.id = any(held)
+  order by x.run_after, x.seq;
+end
+$$;
+
+-- Take p_ids out of p_worker's holds; returns those that were held. (The rare paths: a verdict after a
+-- failed settle, a release, a lease converted outside settle_events.)
+create or replace function private.unhold(p_worker text, p_ids uuid[])
+returns uuid[]
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  taken uuid[];
+begin
+  with touched as (
+    select h.id, h.event_ids from private.event_holds h
+    where h.worker = p_worker and h.event_ids && p_ids
+    for update
+  ), emptied as (
+    delete from private.event_holds h using touched t
+    where h.id = t.id and t.event_ids <@ p_ids
+  ), shrunk as (
+    update private.event_holds h
+    set event_ids = array(select x from unnest(h.event_ids) x where x <> all(p_ids)),
+        ordering_keys = array(select e.ordering_key from public.events e
+                              where e.id = any(h.event_ids) and e.id <> all(p_ids) and e.ordering_key is not null)
+    from touched t
+    where h.id = t.id and not (t.event_ids <@ p_ids)
+  )
+  select coalesce(array_agg(x), '{}') into taken from touched t, unnest(t.event_ids) x where x = any(p_ids);
+  return taken;
 end
 $$;
 
@@ -214,11 +279,14 @@ $$;
 -- processed or failed puts the next held-back event of its key back in line. Returns the ids of the results
 -- it did not apply: events this worker no longer holds or leases (its lease or hold expired and was
 -- recovered, or it was finished already).
+-- p_held: the ids of results that were held by the worker (the caller took them out of its holds); the rest
+-- must be leased to it.
 create or replace function private.finish_results(
   p_caller text,
   p_worker text,
   p_results jsonb,
-  p_backoff_base_seconds double precision
+  p_backoff_base_seconds double precision,
+  p_held uuid[]
 ) returns uuid[]
 language plpgsql volatile
 set search_path = ''
@@ -239,16 +307,10 @@ begin
   end if;
 
   with r as materialized (
-    select x.id, x.outcome, x.error, x.retry_in_seconds, x.deliveries
+    select x.id, x.outcome, x.error, x.retry_in_seconds, x.deliveries, x.id = any(p_held) as held,
+           case when x.id = any(p_held) then 1 else 0 end as charged
     from jsonb_to_recordset(p_results)
       as x(id uuid, outcome text, error text, retry_in_seconds double precision, deliveries jsonb)
-  ), unheld as (
-    delete from private.event_holds h
-    where h.event_id = any(array(select r.id from r)) and h.worker = p_worker
-    returning h.event_id
-  ), mine as materialized (
-    select r.*, (u.event_id is not null) as held, case when u.event_id is not null then 1 else 0 end as charged
-    from r left join unheld u on u.event_id = r.id
   ), updated as (
     update public.events e
     set status = case when m.outcome = 'processed' then 'processed'
@@ -268,10 +330,8 @@ begin
                          else e.run_after end,
         locked_by = null,
         locked_until = null
-    from mine m
-    -- Found by primary key; ownership is re-checked on the row: held by this worker (the hold just removed)
-    -- or leased to it. (`is true` keeps the planner off the partial indexes on status.)
-    where e.id = m.id and e.id = any(array(select m2.id from mine m2))
+    from r m
+    where e.id = m.id and e.id = any(array(select r2.id from r r2))
       and (case when m.held then (e.status = 'pending') is true
                 else (e.status = 'processing') is true and e.locked_by = p_worker end)
     returning e.id, e.tenant_id, e.ordering_key, e.status
@@ -292,7 +352,6 @@ begin
           started_at = excluded.started_at,
           finished_at = excluded.finished_at
   )
-  -- (A data-modifying WITH runs to completion whether or not it is read, so `recorded` is not joined.)
   select array(select r.id from r where r.id not in (select u.id from updated u)),
          (select array_agg(distinct u.ordering_key) filter (where u.ordering_key is not null
                                                              and u.status <> 'pending') from updated u)
@@ -306,23 +365,33 @@ $$;
 
 -- finish_events: the verdicts of one worker on events it leased or holds, in one call (see finish_results).
 -- Returns the ids it could not finish (no longer this worker's); an empty array when all were finished.
-create function public.finish_events(
+-- Held events are found among the worker's holds.
+create or replace function public.finish_events(
   p_worker text,
   p_results jsonb,
   p_backoff_base_seconds double precision default 1
 ) returns uuid[]
-language sql volatile
+language plpgsql volatile
 set search_path = ''
 as $$
-  select private.commit_without_waiting();
-  select private.finish_results('finish_events', p_worker, p_results, p_backoff_base_seconds)
+declare
+  held uuid[] := '{}'::uuid[];
+begin
+  perform private.commit_without_waiting();
+  if jsonb_typeof(p_results) = 'array'
+     and exists (select 1 from private.event_holds h where h.worker = p_worker) then
+    held := private.unhold(p_worker, array(select (r ->> 'id')::uuid from jsonb_array_elements(p_results) r));
+  end if;
+  return private.finish_results('finish_events', p_worker, p_results, p_backoff_base_seconds, held);
+end
 $$;
 
--- settle_events: close a claim window. Finishes p_results and leases p_lease_ids (handlers still running)
--- to p_worker for p_lease_seconds, for events p_worker holds, removing their holds, in one transaction.
--- Returns the ids of results and leases it could not apply because p_worker no longer holds them.
+-- settle_events: close the claim window p_hold_id of p_worker: finish p_results and lease p_lease_ids (its
+-- handlers still running), removing the hold, in one transaction. Returns the ids it could not settle: all of
+-- them when the hold is gone (it expired and was recovered).
 create function public.settle_events(
   p_worker text,
+  p_hold_id bigint,
   p_results jsonb,
   p_lease_ids uuid[] default '{}',
   p_lease_seconds double precision default 30,
@@ -332,7 +401,8 @@ language plpgsql volatile
 set search_path = ''
 as $$
 declare
-  lost uuid[] := '{}';
+  held uuid[];
+  lost uuid[] := '{}'::uuid[];
   not_leased uuid[];
 begin
   if p_worker is null or btrim(p_worker) = '' then
@@ -343,21 +413,20 @@ begin
       using errcode = '22023';
   end if;
   perform private.commit_without_waiting();
+  delete from private.event_holds h where h.id = p_hold_id and h.worker = p_worker
+  returning h.event_ids into held;
+  held := coalesce(held, '{}');
   if jsonb_typeof(p_results) is distinct from 'array' or jsonb_array_length(p_results) > 0 then
-    lost := private.finish_results('settle_events', p_worker, p_results, p_backoff_base_seconds);
+    lost := private.finish_results('settle_events', p_worker, p_results, p_backoff_base_seconds, held);
   end if;
   if cardinality(p_lease_ids) > 0 then
-    with unheld as (
-      delete from private.event_holds h
-      where h.event_id = any(p_lease_ids) and h.worker = p_worker
-      returning h.event_id
-    ), leased as (
+    with leased as (
       update public.events e
       set status = 'processing',
           attempts = e.attempts + 1,
           locked_by = p_worker,
           locked_until = now() + make_interval(secs => p_lease_seconds)
-      where e.id = any(array(select u.event_id from unheld u)) and (e.status = 'pending') is true
+      where e.id = any(p_lease_ids) and e.id = any(held) and (e.status = 'pending') is true
       returning e.id
     )
     select array(select i from unnest(p_lease_ids) i where i not in (select l.id from leased l))
@@ -368,7 +437,6 @@ begin
 end
 $$;
 
--- record_deliveries: as before, for an event p_worker leased or holds.
 create or replace function public.record_deliveries(p_worker text, p_event_id uuid, p_deliveries jsonb)
 returns boolean
 language plpgsql volatile
@@ -381,7 +449,7 @@ begin
   where e.id = p_event_id
     and ((e.status = 'processing' and e.locked_by = p_worker)
          or (e.status = 'pending' and exists (select 1 from private.event_holds h
-                                              where h.event_id = e.id and h.worker = p_worker)));
+                                              where h.worker = p_worker and p_event_id = any(h.event_ids))));
   if not found then
     return false;
   end if;
@@ -402,40 +470,39 @@ begin
   perform private.commit_without_waiting();
   update private.event_holds h
   set held_until = now() + make_interval(secs => p_lease_seconds)
-  where h.event_id = any(array(select k.event_id from private.event_holds k
-                               where k.event_id = any(p_event_ids) and k.worker = p_worker
-                               for update skip locked));
+  where h.id = any(array(select k.id from private.event_holds k
+                         where k.worker = p_worker and k.event_ids && p_event_ids
+                         for update skip locked));
   update public.events e
   set locked_until = now() + make_interval(secs => p_lease_seconds)
   where e.id = any(array(select x.id from public.events x
                          where x.id = any(p_event_ids) and x.status = 'processing' and x.locked_by = p_worker
                          for update skip locked));
   return query
-  select k.event_id from private.event_holds k where k.event_id = any(p_event_ids) and k.worker = p_worker
+  select i from private.event_holds k, unnest(k.event_ids) i
+  where k.worker = p_worker and i = any(p_event_ids)
   union
   select x.id from public.events x
   where x.id = any(p_event_ids) and x.status = 'processing' and x.locked_by = p_worker;
 end
 $$;
 
--- release_events: graceful shutdown gives back events it did not finish, leased or held; the attempt is
--- not charged.
 create or replace function public.release_events(p_worker text, p_event_ids uuid[])
 returns integer
-language sql volatile
+language plpgsql volatile
 set search_path = ''
 as $$
-  with unheld as (
-    delete from private.event_holds h
-    where h.event_id = any(p_event_ids) and h.worker = p_worker
-    returning 1
-  ), released as (
-    update public.events e
-    set status = 'pending', attempts = greatest(e.attempts - 1, 0), locked_by = null, locked_until = null
-    where e.id = any(p_event_ids) and e.status = 'processing' and e.locked_by = p_worker
-    returning 1
-  )
-  select ((select count(*) from unheld) + (select count(*) from released))::integer
+declare
+  unheld integer;
+  released integer;
+begin
+  unheld := cardinality(private.unhold(p_worker, p_event_ids));
+  update public.events e
+  set status = 'pending', attempts = greatest(e.attempts - 1, 0), locked_by = null, locked_until = null
+  where e.id = any(p_event_ids) and e.status = 'processing' and e.locked_by = p_worker;
+  get diagnostics released = row_count;
+  return unheld + released;
+end
 $$;
 
 -- recover_expired_leases: expired leases as before; expired holds (a worker died or hung inside a window)
@@ -476,9 +543,11 @@ begin
 
   with expired as (
     delete from private.event_holds h
-    where h.event_id = any(array(select k.event_id from private.event_holds k
-                                 where k.held_until < now() for update skip locked))
-    returning h.event_id, h.worker
+    where h.id = any(array(select k.id from private.event_holds k
+                           where k.held_until < now() for update skip locked))
+    returning h.worker, h.event_ids
+  ), unnested as (
+    select x.worker, i as id from expired x, unnest(x.event_ids) i
   ), done as (
     update public.events e
     set attempts = e.attempts + 1,
@@ -486,12 +555,12 @@ begin
         failed_at = case when e.attempts + 1 >= e.max_attempts then now() end,
         last_error = case when e.attempts + 1 >= e.max_attempts
                           then format('the hold of worker %s expired on the last attempt (%s of %s): '
-                                      'the worker stopped or hung', x.worker, e.attempts + 1, e.max_attempts)
+                                      'the worker stopped or hung', u.worker, e.attempts + 1, e.max_attempts)
                           else e.last_error end,
         lease_expiries = e.lease_expiries + 1,
         last_lease_expired_at = now()
-    from expired x
-    where e.id = x.event_id and e.status = 'pending'
+    from unnested u
+    where e.id = u.id and e.status = 'pending'
     returning 1
   )
   select count(*) into unheld from done d;
@@ -501,7 +570,6 @@ begin
 end
 $$;
 
--- event_backlog: held events are in flight, not waiting.
 create or replace function public.event_backlog()
 returns table (pending bigint, oldest_due_age_seconds double precision, next_due_in_seconds double precision)
 language sql stable
@@ -509,8 +577,7 @@ set search_path = ''
 as $$
   with p as (
     select e.run_after from public.events e
-    where e.status = 'pending' and not e.held_back
-      and not exists (select 1 from private.event_holds h where h.event_id = e.id)
+    where e.status = 'pending' and not e.held_back and e.id not in (select i from private.held_event_ids() i)
     union all
     select e.run_after from public.events e where e.status = 'pending' and e.held_back
   )
@@ -527,15 +594,18 @@ begin
   foreach fn in array array[
     'public.hold_events(text, integer, double precision)',
     'public.finish_events(text, jsonb, double precision)',
-    'public.settle_events(text, jsonb, uuid[], double precision, double precision)',
+    'public.settle_events(text, bigint, jsonb, uuid[], double precision, double precision)',
     'public.record_deliveries(text, uuid, jsonb)',
     'public.extend_lease(text, uuid[], double precision)',
     'public.release_events(text, uuid[])',
     'public.recover_expired_leases()',
     'public.event_backlog()',
+    'private.held_event_ids()',
+    'private.held_ordering_keys()',
     'private.pick_due_events(integer)',
     'private.release_held_back(text[])',
-    'private.finish_results(text, text, jsonb, double precision)'
+    'private.unhold(text, uuid[])',
+    'private.finish_results(text, text, jsonb, double precision, uuid[])'
   ] loop
     execute format('revoke all on function %s from public, anon, authenticated', fn);
     execute format('grant execute on function %s to service_role', fn);
