@@ -10,9 +10,8 @@ import httpx
 import psycopg
 import pytest
 
-from salesflow.db import migrations
 from salesflow.devstack import DevStack
-from tests.conftest import _create_database, _drop_database
+from tests.conftest import _create_migrated_database, _drop_database
 
 PASSWORD = "salesflow-dev"
 
@@ -47,9 +46,8 @@ class RunningStack:
 @pytest.fixture(scope="module")
 def running_stack() -> Iterator[RunningStack]:
     """One fresh database and one local stack on a free port, shared by a module's tests."""
-    url = _create_database()
+    url = _create_migrated_database()
     try:
-        migrations.prepare(url)
         stack = DevStack(url, port=0).start_in_thread()
         try:
             yield RunningStack(stack, url)

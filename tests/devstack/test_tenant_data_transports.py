@@ -12,12 +12,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from salesflow.db import migrations
 from salesflow.devstack import DevStack
 from salesflow.events.ports import TenantData
 from salesflow.transports import Transport, open_postgres
 from salesflow.transports.supabase import open_supabase
-from tests.conftest import ACME, NORDLICHT, _create_database, _drop_database
+from tests.conftest import ACME, NORDLICHT, _create_migrated_database, _drop_database
 from tests.devstack.conftest import RunningStack
 from tests.polling import wait_until
 
@@ -41,9 +40,8 @@ grant execute on function public.who_runs_me() to service_role;
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
-    url = _create_database()
+    url = _create_migrated_database()
     try:
-        migrations.prepare(url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(OPERATOR_OBJECTS)
         running = DevStack(url, port=0).start_in_thread()
