@@ -82,18 +82,30 @@ class SendError(Exception):
     """A send that did not happen. `code` is short and stable (e.g. `window_closed`, `http_429`); `reason`
     is the provider's own words where it gave any."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: str, reason: str, *, provider_code: str | None = None,
+                 http_status: int | None = None) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+        #: the provider's own code as it gave it (Meta `131047` or `10/2018278`, Twilio `21211`, SMTP `550`)
+        self.provider_code = provider_code
+        self.http_status = http_status
 
 
 class RetryableSendError(SendError):
-    """Try again later (rate limit, provider outage, timeout). `retry_after` in seconds where the provider said."""
+    """Try again later (rate limit, provider outage, timeout). `retry_after` in seconds where the provider said.
 
-    def __init__(self, code: str, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(code, reason)
+    `maybe_accepted` is true when the request may have reached the provider before the failure (a read
+    timeout, a connection dropped while waiting for the answer): the provider may have accepted the message,
+    so it must be reconciled (`look_up`) or marked `unknown`, never blindly sent again.
+    """
+
+    def __init__(self, code: str, reason: str, retry_after: float | None = None, *,
+                 provider_code: str | None = None, http_status: int | None = None,
+                 maybe_accepted: bool = False) -> None:
+        super().__init__(code, reason, provider_code=provider_code, http_status=http_status)
         self.retry_after = retry_after
+        self.maybe_accepted = maybe_accepted
 
 
 class PermanentSendError(SendError):
@@ -120,4 +132,14 @@ class ChannelAdapter(Protocol):
 
     async def look_up(self, message: OutboundMessage) -> LookupResult | None:
         """What the provider knows of this message, or None when it cannot be asked (`can_look_up` false)."""
+        ...
+
+
+@runtime_checkable
+class VerifiableAdapter(Protocol):
+    """An adapter that can prove its credentials without sending anything (`salesflow channels test`)."""
+
+    async def verify(self) -> str:
+        """A short description of what the provider confirmed (e.g. the number's display name); raises
+        `RetryableSendError` or `PermanentSendError`, classified as for a send, when the credentials fail."""
         ...
