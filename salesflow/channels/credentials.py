@@ -56,7 +56,7 @@ class TwilioSecrets(_HttpSecrets):
     auth_token: SecretStr = Field(min_length=1)
 
 
-class _SmtpFields(_Secrets):
+class SmtpFields(_Secrets):
     host: str | None = Field(default=None, min_length=1)
     port: int = Field(default=587, ge=1, le=65535)
     username: str | None = None
@@ -69,7 +69,7 @@ class _SmtpFields(_Secrets):
     timeout: float = Field(default=30.0, gt=0, le=300)
 
     @model_validator(mode="after")
-    def _one_tls(self) -> _SmtpFields:
+    def _one_tls(self) -> SmtpFields:
         if self.use_tls and self.starttls:
             raise ValueError("use_tls and starttls: choose one (implicit TLS on 465, or STARTTLS on 587)")
         if (self.username is None) != (self.password is None):
@@ -77,13 +77,13 @@ class _SmtpFields(_Secrets):
         return self
 
 
-class SmtpSecrets(_SmtpFields):
+class SmtpSecrets(SmtpFields):
     """An SMTP submission server (aiosmtplib)."""
 
     host: str = Field(min_length=1)
 
 
-class InboundEmailSecrets(_SmtpFields):
+class InboundEmailSecrets(SmtpFields):
     """Postmark / SendGrid inbound email: the basic-auth pair their webhook calls us with. Both also offer
     SMTP submission; give its `host` (and the SMTP keys) to send email through the same connection."""
 

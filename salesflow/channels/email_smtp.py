@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, formataddr
-from typing import Any
+from typing import Any, Final
 
 import aiosmtplib
 
-from salesflow.channels.credentials import _SmtpFields
+from salesflow.channels.credentials import SmtpFields
 from salesflow.channels.port import (
     LookupResult,
     OutboundMessage,
@@ -33,6 +33,10 @@ from salesflow.channels.port import (
     SendReceipt,
 )
 from salesflow.channels.rules import check_message
+
+# Headers unfolded up to RFC 5322's hard limit of 998: a long List-Unsubscribe link folded right after the
+# colon reaches some parsers with a leading space inside the <...> list.
+_POLICY: Final = SMTP_POLICY.clone(max_line_length=998)
 
 
 def _angle(message_id: str) -> str:
@@ -48,7 +52,7 @@ def message_id_for(message: OutboundMessage, sender: str) -> str:
 
 def render(message: OutboundMessage, sender: str, from_name: str | None, now: datetime) -> EmailMessage:
     """The MIME message for `message` (text/plain, UTF-8) with its threading and unsubscribe headers."""
-    mail = EmailMessage(policy=SMTP_POLICY)
+    mail = EmailMessage(policy=_POLICY)
     mail["From"] = formataddr((from_name, sender)) if from_name else sender
     mail["To"] = message.to
     mail["Subject"] = message.subject or (f"Message from {from_name}" if from_name else f"Message from {sender}")
@@ -132,7 +136,7 @@ class SmtpEmailAdapter:
     channel = "email"
     can_look_up = False
 
-    def __init__(self, address: str, secrets: _SmtpFields, *, provider: str = "smtp",
+    def __init__(self, address: str, secrets: SmtpFields, *, provider: str = "smtp",
                  clock: Callable[[], datetime] | None = None) -> None:
         if not secrets.host:
             raise ValueError(f"{provider} secrets: host: required to send email (the SMTP submission server)")
@@ -160,7 +164,8 @@ class SmtpEmailAdapter:
         try:
             await smtp.connect()
             data_started = True  # from here the server may accept the mail before we hear back
-            refused, reply = await smtp.send_message(mail, sender=self.address, recipients=[message.to])
+            # The bytes as rendered: send_message would refold headers with its own policy.
+            refused, reply = await smtp.sendmail(self.address, [message.to], mail.as_bytes())
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             raise smtp_error(error, after_data_started=data_started) from None
         finally:
