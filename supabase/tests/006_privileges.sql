@@ -32,7 +32,15 @@ select tables_are('public', array[
   'conversation_summaries',
   'lead_facts',
   'consents',
-  'inbound_webhooks'
+  'identity_links',
+  'inbound_webhooks',
+  'lead_review_tasks',
+  'analytics_touchpoints',
+  'analytics_stage_entries',
+  'analytics_meetings',
+  'analytics_deal_outcomes',
+  'analytics_lead_journeys',
+  'analytics_daily_rollups'
 ], 'every table in public has a block in the privilege matrix');
 select functions_are('public', array[
   'ai_lead_context',
@@ -42,23 +50,49 @@ select functions_are('public', array[
   'ai_set_prompt_label',
   'ai_settle_budget',
   'ai_track_usage',
+  'apply_lead_extraction',
   'apply_message_status',
+  'begin_sending',
+  'channel_credentials_state',
   'claim_events',
+  'connect_channel',
+  'conversation_summary_tail',
+  'forget_lead',
+  'import_chat_history',
+  'lead_memory',
   'custom_access_token_hook',
   'event_backlog',
   'event_status_report',
   'extend_lease',
+  'find_webhook_connection',
   'finish_events',
   'hold_events',
+  'inbound_message_context',
+  'message_for_sending',
   'next_event_due',
   'prune_events',
   'publish_event',
+  'record_inbound_message',
+  'record_status_callback',
   'record_deliveries',
+  'record_opt_out',
+  'record_send_outcome',
   'recover_expired_leases',
   'release_events',
   'replay_event',
   'replay_events',
-  'settle_events'
+  'undo_identity_link',
+  'webhook_verify_token_known',
+  'review_lead_task',
+  'requeue_stalled_sends',
+  'settle_events',
+  'analytics_record',
+  'record_meeting',
+  'analytics_funnel',
+  'analytics_touch_credits',
+  'analytics_attribution',
+  'analytics_touch_paths',
+  'analytics_rebuild'
 ], 'every function in public has a block in the privilege matrix');
 
 -- Tables: anon nothing; authenticated what RLS policies exist for; service_role everything.
@@ -224,6 +258,20 @@ select table_privs_are('public', 'inbound_webhooks', 'authenticated', array['SEL
 select table_privs_are('public', 'inbound_webhooks', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on inbound_webhooks');
 
+-- public.identity_links (written by ingest; undone through undo_identity_link)
+select table_privs_are('public', 'identity_links', 'anon', '{}'::text[], 'anon has no privileges on identity_links');
+select table_privs_are('public', 'identity_links', 'authenticated', array['SELECT'],
+  'authenticated may select on identity_links');
+select table_privs_are('public', 'identity_links', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on identity_links');
+
+-- public.lead_review_tasks (written by service code; members decide them through review_lead_task)
+select table_privs_are('public', 'lead_review_tasks', 'anon', '{}'::text[], 'anon has no privileges on lead_review_tasks');
+select table_privs_are('public', 'lead_review_tasks', 'authenticated', array['SELECT'],
+  'authenticated may select on lead_review_tasks');
+select table_privs_are('public', 'lead_review_tasks', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on lead_review_tasks');
+
 -- Functions: the event engine's and the AI orchestrator's API are for service code only.
 
 -- public.ai_lead_context(uuid, uuid)
@@ -281,6 +329,135 @@ select function_privs_are('public', 'apply_message_status', array['uuid', 'text'
   'authenticated cannot execute apply_message_status');
 select function_privs_are('public', 'apply_message_status', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text'], 'service_role', array['EXECUTE'],
   'service_role executes apply_message_status');
+
+-- public.find_webhook_connection(text, text, text, text) (returns secrets: service code only)
+select function_privs_are('public', 'find_webhook_connection', array['text', 'text', 'text', 'text'], 'anon', '{}'::text[], 'anon cannot execute find_webhook_connection');
+select function_privs_are('public', 'find_webhook_connection', array['text', 'text', 'text', 'text'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute find_webhook_connection');
+select function_privs_are('public', 'find_webhook_connection', array['text', 'text', 'text', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes find_webhook_connection');
+
+-- public.webhook_verify_token_known(text, text)
+select function_privs_are('public', 'webhook_verify_token_known', array['text', 'text'], 'anon', '{}'::text[], 'anon cannot execute webhook_verify_token_known');
+select function_privs_are('public', 'webhook_verify_token_known', array['text', 'text'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute webhook_verify_token_known');
+select function_privs_are('public', 'webhook_verify_token_known', array['text', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes webhook_verify_token_known');
+
+-- public.record_inbound_message(uuid, text, text, text, text, text, text, jsonb, timestamptz, text, jsonb, jsonb, text)
+select function_privs_are('public', 'record_inbound_message', array['uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'timestamp with time zone', 'text', 'jsonb', 'jsonb', 'text'], 'anon', '{}'::text[], 'anon cannot execute record_inbound_message');
+select function_privs_are('public', 'record_inbound_message', array['uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'timestamp with time zone', 'text', 'jsonb', 'jsonb', 'text'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute record_inbound_message');
+select function_privs_are('public', 'record_inbound_message', array['uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'timestamp with time zone', 'text', 'jsonb', 'jsonb', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes record_inbound_message');
+
+-- public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb)
+select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute record_status_callback');
+select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute record_status_callback');
+select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes record_status_callback');
+
+-- public.connect_channel(text, text, text, text, text, jsonb, uuid) (owners/admins or service code; the function checks)
+select function_privs_are('public', 'connect_channel', array['text', 'text', 'text', 'text', 'text', 'jsonb', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute connect_channel');
+select function_privs_are('public', 'connect_channel', array['text', 'text', 'text', 'text', 'text', 'jsonb', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes connect_channel');
+select function_privs_are('public', 'connect_channel', array['text', 'text', 'text', 'text', 'text', 'jsonb', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes connect_channel');
+
+-- public.channel_credentials_state(uuid) (key names only, never values; members see their own tenant)
+select function_privs_are('public', 'channel_credentials_state', array['uuid'], 'anon', '{}'::text[], 'anon cannot execute channel_credentials_state');
+select function_privs_are('public', 'channel_credentials_state', array['uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes channel_credentials_state');
+select function_privs_are('public', 'channel_credentials_state', array['uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes channel_credentials_state');
+
+-- public.undo_identity_link(uuid) (members undo a wrong match of their own tenant; the function checks it)
+select function_privs_are('public', 'undo_identity_link', array['uuid'], 'anon', '{}'::text[], 'anon cannot execute undo_identity_link');
+select function_privs_are('public', 'undo_identity_link', array['uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes undo_identity_link');
+select function_privs_are('public', 'undo_identity_link', array['uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes undo_identity_link');
+
+-- Inbound processing (20261202130200_lead_extraction_apply.sql, 20261202130300_record_opt_out.sql): service code only.
+-- public.apply_lead_extraction(uuid, uuid, jsonb)
+select function_privs_are('public', 'apply_lead_extraction', array['uuid', 'uuid', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute apply_lead_extraction');
+select function_privs_are('public', 'apply_lead_extraction', array['uuid', 'uuid', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute apply_lead_extraction');
+select function_privs_are('public', 'apply_lead_extraction', array['uuid', 'uuid', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes apply_lead_extraction');
+-- public.inbound_message_context(uuid, uuid, integer)
+select function_privs_are('public', 'inbound_message_context', array['uuid', 'uuid', 'integer'], 'anon', '{}'::text[], 'anon cannot execute inbound_message_context');
+select function_privs_are('public', 'inbound_message_context', array['uuid', 'uuid', 'integer'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute inbound_message_context');
+select function_privs_are('public', 'inbound_message_context', array['uuid', 'uuid', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes inbound_message_context');
+-- public.record_opt_out(uuid, uuid, text, text, text, uuid)
+select function_privs_are('public', 'record_opt_out', array['uuid', 'uuid', 'text', 'text', 'text', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute record_opt_out');
+select function_privs_are('public', 'record_opt_out', array['uuid', 'uuid', 'text', 'text', 'text', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute record_opt_out (the unsubscribe function writes it with the service key)');
+select function_privs_are('public', 'record_opt_out', array['uuid', 'uuid', 'text', 'text', 'text', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes record_opt_out');
+-- public.review_lead_task(uuid, text, text): members decide their tenant's review tasks
+select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 'text'], 'anon', '{}'::text[], 'anon cannot execute review_lead_task');
+select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 'text'], 'authenticated', array['EXECUTE'],
+  'authenticated executes review_lead_task (scoped by the token''s tenant)');
+select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes review_lead_task');
+
+-- The send job's functions (20261202110200_send_job_functions.sql): service code only.
+-- public.begin_sending(uuid, uuid, uuid)
+select function_privs_are('public', 'begin_sending', array['uuid', 'uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute begin_sending');
+select function_privs_are('public', 'begin_sending', array['uuid', 'uuid', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute begin_sending');
+select function_privs_are('public', 'begin_sending', array['uuid', 'uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes begin_sending');
+-- public.message_for_sending(uuid, uuid)
+select function_privs_are('public', 'message_for_sending', array['uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute message_for_sending');
+select function_privs_are('public', 'message_for_sending', array['uuid', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute message_for_sending (it returns channel secrets)');
+select function_privs_are('public', 'message_for_sending', array['uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes message_for_sending');
+-- public.record_send_outcome(uuid, uuid, integer, text, text, jsonb, text, text, timestamp with time zone)
+select function_privs_are('public', 'record_send_outcome', array['uuid', 'uuid', 'integer', 'text', 'text', 'jsonb', 'text', 'text', 'timestamp with time zone'], 'anon', '{}'::text[], 'anon cannot execute record_send_outcome');
+select function_privs_are('public', 'record_send_outcome', array['uuid', 'uuid', 'integer', 'text', 'text', 'jsonb', 'text', 'text', 'timestamp with time zone'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute record_send_outcome');
+select function_privs_are('public', 'record_send_outcome', array['uuid', 'uuid', 'integer', 'text', 'text', 'jsonb', 'text', 'text', 'timestamp with time zone'], 'service_role', array['EXECUTE'],
+  'service_role executes record_send_outcome');
+-- public.requeue_stalled_sends(double precision)
+select function_privs_are('public', 'requeue_stalled_sends', array['double precision'], 'anon', '{}'::text[], 'anon cannot execute requeue_stalled_sends');
+select function_privs_are('public', 'requeue_stalled_sends', array['double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute requeue_stalled_sends');
+select function_privs_are('public', 'requeue_stalled_sends', array['double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes requeue_stalled_sends');
+
+-- public.conversation_summary_tail(uuid, uuid, integer) (service code: the summary handler)
+select function_privs_are('public', 'conversation_summary_tail', array['uuid', 'uuid', 'integer'], 'anon', '{}'::text[], 'anon cannot execute conversation_summary_tail');
+select function_privs_are('public', 'conversation_summary_tail', array['uuid', 'uuid', 'integer'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute conversation_summary_tail');
+select function_privs_are('public', 'conversation_summary_tail', array['uuid', 'uuid', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes conversation_summary_tail');
+
+-- public.forget_lead(uuid, uuid) (service code and operators: salesflow leads forget)
+select function_privs_are('public', 'forget_lead', array['uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute forget_lead');
+select function_privs_are('public', 'forget_lead', array['uuid', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute forget_lead');
+select function_privs_are('public', 'forget_lead', array['uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes forget_lead');
+
+-- public.import_chat_history(uuid, text, text, text, jsonb) (service code and operators: salesflow leads import-chat)
+select function_privs_are('public', 'import_chat_history', array['uuid', 'text', 'text', 'text', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute import_chat_history');
+select function_privs_are('public', 'import_chat_history', array['uuid', 'text', 'text', 'text', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute import_chat_history');
+select function_privs_are('public', 'import_chat_history', array['uuid', 'text', 'text', 'text', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes import_chat_history');
+
+-- public.lead_memory(uuid, uuid, text, integer, integer, integer) (security invoker: members under RLS)
+select function_privs_are('public', 'lead_memory', array['uuid', 'uuid', 'text', 'integer', 'integer', 'integer'], 'anon', '{}'::text[], 'anon cannot execute lead_memory');
+select function_privs_are('public', 'lead_memory', array['uuid', 'uuid', 'text', 'integer', 'integer', 'integer'], 'authenticated', array['EXECUTE'],
+  'authenticated executes lead_memory (RLS decides what it reads)');
+select function_privs_are('public', 'lead_memory', array['uuid', 'uuid', 'text', 'integer', 'integer', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes lead_memory');
 
 -- public.claim_events(text, integer, double precision)
 select function_privs_are('public', 'claim_events', array['text', 'integer', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute claim_events');
@@ -395,6 +572,86 @@ select function_privs_are('public', 'settle_events', array['text', 'bigint', 'js
   'authenticated cannot execute settle_events');
 select function_privs_are('public', 'settle_events', array['text', 'bigint', 'jsonb', 'uuid[]', 'double precision', 'double precision'], 'service_role', array['EXECUTE'],
   'service_role executes settle_events');
+
+-- Analytics (20261202170000..170700): members read facts, journeys and rollups; only service code writes them.
+-- public.analytics_touchpoints
+select table_privs_are('public', 'analytics_touchpoints', 'anon', '{}'::text[], 'anon has no privileges on analytics_touchpoints');
+select table_privs_are('public', 'analytics_touchpoints', 'authenticated', array['SELECT'],
+  'authenticated may select on analytics_touchpoints');
+select table_privs_are('public', 'analytics_touchpoints', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_touchpoints');
+-- public.analytics_stage_entries
+select table_privs_are('public', 'analytics_stage_entries', 'anon', '{}'::text[], 'anon has no privileges on analytics_stage_entries');
+select table_privs_are('public', 'analytics_stage_entries', 'authenticated', array['SELECT'],
+  'authenticated may select on analytics_stage_entries');
+select table_privs_are('public', 'analytics_stage_entries', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_stage_entries');
+-- public.analytics_meetings
+select table_privs_are('public', 'analytics_meetings', 'anon', '{}'::text[], 'anon has no privileges on analytics_meetings');
+select table_privs_are('public', 'analytics_meetings', 'authenticated', array['SELECT'],
+  'authenticated may select on analytics_meetings');
+select table_privs_are('public', 'analytics_meetings', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_meetings');
+-- public.analytics_deal_outcomes
+select table_privs_are('public', 'analytics_deal_outcomes', 'anon', '{}'::text[], 'anon has no privileges on analytics_deal_outcomes');
+select table_privs_are('public', 'analytics_deal_outcomes', 'authenticated', array['SELECT'],
+  'authenticated may select on analytics_deal_outcomes');
+select table_privs_are('public', 'analytics_deal_outcomes', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_deal_outcomes');
+-- public.analytics_lead_journeys
+select table_privs_are('public', 'analytics_lead_journeys', 'anon', '{}'::text[], 'anon has no privileges on analytics_lead_journeys');
+select table_privs_are('public', 'analytics_lead_journeys', 'authenticated', array['SELECT'],
+  'authenticated may select on analytics_lead_journeys');
+select table_privs_are('public', 'analytics_lead_journeys', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_lead_journeys');
+-- public.analytics_daily_rollups
+select table_privs_are('public', 'analytics_daily_rollups', 'anon', '{}'::text[], 'anon has no privileges on analytics_daily_rollups');
+select table_privs_are('public', 'analytics_daily_rollups', 'authenticated', array['SELECT'],
+  'authenticated may select on analytics_daily_rollups');
+select table_privs_are('public', 'analytics_daily_rollups', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_daily_rollups');
+-- public.analytics_record(uuid, jsonb, jsonb, jsonb, jsonb) (writes facts: service code only)
+select function_privs_are('public', 'analytics_record', array['uuid', 'jsonb', 'jsonb', 'jsonb', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute analytics_record');
+select function_privs_are('public', 'analytics_record', array['uuid', 'jsonb', 'jsonb', 'jsonb', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute analytics_record');
+select function_privs_are('public', 'analytics_record', array['uuid', 'jsonb', 'jsonb', 'jsonb', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes analytics_record');
+-- public.record_meeting(uuid, timestamp with time zone, boolean, uuid, timestamp with time zone) (members record meetings of their tenant)
+select function_privs_are('public', 'record_meeting', array['uuid', 'timestamp with time zone', 'boolean', 'uuid', 'timestamp with time zone'], 'anon', '{}'::text[], 'anon cannot execute record_meeting');
+select function_privs_are('public', 'record_meeting', array['uuid', 'timestamp with time zone', 'boolean', 'uuid', 'timestamp with time zone'], 'authenticated', array['EXECUTE'],
+  'authenticated executes record_meeting');
+select function_privs_are('public', 'record_meeting', array['uuid', 'timestamp with time zone', 'boolean', 'uuid', 'timestamp with time zone'], 'service_role', array['EXECUTE'],
+  'service_role executes record_meeting');
+-- public.analytics_funnel(date, date, text, integer, uuid) (a report: security invoker, RLS applies)
+select function_privs_are('public', 'analytics_funnel', array['date', 'date', 'text', 'integer', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute analytics_funnel');
+select function_privs_are('public', 'analytics_funnel', array['date', 'date', 'text', 'integer', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes analytics_funnel');
+select function_privs_are('public', 'analytics_funnel', array['date', 'date', 'text', 'integer', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes analytics_funnel');
+-- public.analytics_touch_credits(text, date, date, text, uuid) (a report: security invoker, RLS applies)
+select function_privs_are('public', 'analytics_touch_credits', array['text', 'date', 'date', 'text', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute analytics_touch_credits');
+select function_privs_are('public', 'analytics_touch_credits', array['text', 'date', 'date', 'text', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes analytics_touch_credits');
+select function_privs_are('public', 'analytics_touch_credits', array['text', 'date', 'date', 'text', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes analytics_touch_credits');
+-- public.analytics_attribution(text, text, date, date, text, uuid) (a report: security invoker, RLS applies)
+select function_privs_are('public', 'analytics_attribution', array['text', 'text', 'date', 'date', 'text', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute analytics_attribution');
+select function_privs_are('public', 'analytics_attribution', array['text', 'text', 'date', 'date', 'text', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes analytics_attribution');
+select function_privs_are('public', 'analytics_attribution', array['text', 'text', 'date', 'date', 'text', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes analytics_attribution');
+-- public.analytics_touch_paths(text, date, date, text, uuid) (a report: security invoker, RLS applies)
+select function_privs_are('public', 'analytics_touch_paths', array['text', 'date', 'date', 'text', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute analytics_touch_paths');
+select function_privs_are('public', 'analytics_touch_paths', array['text', 'date', 'date', 'text', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes analytics_touch_paths');
+select function_privs_are('public', 'analytics_touch_paths', array['text', 'date', 'date', 'text', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes analytics_touch_paths');
+-- public.analytics_rebuild(uuid, date, date) (the backfill: service code only)
+select function_privs_are('public', 'analytics_rebuild', array['uuid', 'date', 'date'], 'anon', '{}'::text[], 'anon cannot execute analytics_rebuild');
+select function_privs_are('public', 'analytics_rebuild', array['uuid', 'date', 'date'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute analytics_rebuild');
+select function_privs_are('public', 'analytics_rebuild', array['uuid', 'date', 'date'], 'service_role', array['EXECUTE'],
+  'service_role executes analytics_rebuild');
 
 -- The same promise for every table at once, in case a table is listed above but its block was forgotten.
 select is(

@@ -1,0 +1,119 @@
+"""The webhook functions' way into the database: PostgREST RPC with the service-role key, as an edge function
+would call it (no driver in a function). One round trip to find the connection, one per recorded item.
+
+    public.find_webhook_connection(p_channel, p_address, p_provider, p_external_account_id)
+    public.webhook_verify_token_known(p_provider, p_verify_token)
+    public.record_inbound_message(p_connection_id, p_external_id, p_provider_message_id, p_sender, ...)
+    public.record_status_callback(p_connection_id, p_external_id, p_provider_message_id, p_status, ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from salesflow.channels.inbound.items import InboundMessage, Route, StatusReport
+
+# One client per event loop and API URL: a connection pool reused across deliveries (a new client per
+# request costs a TCP handshake each time), never shared across loops (httpx clients are bound to theirs).
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _client(base_url: str) -> httpx.AsyncClient:
+    per_loop = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(base_url)
+    if client is None or client.is_closed:
+        client = per_loop[base_url] = httpx.AsyncClient(
+            base_url=base_url, timeout=10, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+    return client
+
+
+class IngestError(RuntimeError):
+    """The database did not take the call (unreachable, or refused it): the webhook answers 5xx so the
+    provider retries later."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A channel connection a delivery is for, with its secrets (service code only)."""
+
+    id: str
+    tenant_id: str
+    channel: str
+    provider: str
+    address: str
+    external_account_id: str | None
+    secrets: Mapping[str, Any]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class IngestApi:
+    """RPC calls of the ingest, with the service-role key from the function's environment."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._base = env["SUPABASE_URL"].rstrip("/")
+        key = env["SUPABASE_SERVICE_ROLE_KEY"]
+        self._headers = {"apikey": key, "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    async def _rpc(self, name: str, args: Mapping[str, Any]) -> Any:
+        try:
+            response = await _client(self._base).post(f"/rest/v1/rpc/{name}", json=dict(args), headers=self._headers)
+        except httpx.HTTPError as error:
+            raise IngestError(f"{name}: {type(error).__name__}: {error}") from None
+        if response.status_code >= 300:
+            raise IngestError(f"{name}: HTTP {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    async def find_connection(self, route: Route) -> Connection | None:
+        """The active connection for `route` (or its fallbacks), or None: an unknown receiving address."""
+        for candidate in route.chain():
+            if not ((candidate.channel and candidate.address)
+                    or (candidate.provider and candidate.external_account_id)):
+                continue
+            rows = await self._rpc("find_webhook_connection", {
+                "p_channel": candidate.channel, "p_address": candidate.address,
+                "p_provider": candidate.provider, "p_external_account_id": candidate.external_account_id})
+            if rows:
+                row = rows[0]
+                return Connection(id=row["connection_id"], tenant_id=row["tenant_id"], channel=row["channel"],
+                                  provider=row["provider"], address=row["address"],
+                                  external_account_id=row.get("external_account_id"), secrets=row["secrets"] or {})
+        return None
+
+    async def verify_token_known(self, provider: str, token: str) -> bool:
+        """Whether an active connection of `provider` has this webhook verify token (Meta's handshake)."""
+        return bool(await self._rpc("webhook_verify_token_known", {"p_provider": provider, "p_verify_token": token}))
+
+    async def record_message(self, connection: Connection, message: InboundMessage, raw_body: bytes,
+                             headers: Mapping[str, str], *, external_id: str | None = None,
+                             provider: str | None = None) -> dict[str, Any]:
+        """Record one inbound message; {"outcome": "recorded" | "duplicate", ...} (see the migration)."""
+        args: dict[str, Any] = {
+            "p_connection_id": connection.id, "p_external_id": external_id or message.external_id,
+            "p_provider_message_id": message.provider_message_id, "p_sender": message.sender,
+            "p_sender_name": message.sender_name, "p_body": message.body, "p_content_type": message.content_type,
+            "p_media": message.media, "p_received_at": _iso(message.received_at),
+            "p_raw_body": base64.b64encode(raw_body).decode(), "p_headers": dict(headers),
+            "p_detail": message.detail}
+        if provider:
+            args["p_provider"] = provider
+        return dict(await self._rpc("record_inbound_message", args))
+
+    async def record_status(self, connection: Connection, status: StatusReport, raw_body: bytes,
+                            headers: Mapping[str, str]) -> dict[str, Any]:
+        """Record one status report and apply it forward-only; {"outcome": ...} (see the migration)."""
+        return dict(await self._rpc("record_status_callback", {
+            "p_connection_id": connection.id, "p_external_id": status.external_id,
+            "p_provider_message_id": status.provider_message_id, "p_status": status.status,
+            "p_at": _iso(status.at), "p_error_code": status.error_code, "p_error_message": status.error_message,
+            "p_raw_body": base64.b64encode(raw_body).decode(), "p_headers": dict(headers)}))
