@@ -135,3 +135,16 @@ def secret_keys(provider: str) -> tuple[list[str], list[str]]:
     required = [name for name, field in model.model_fields.items() if field.is_required()]
     optional = [name for name, field in model.model_fields.items() if not field.is_required()]
     return required, optional
+
+
+def secrets_to_store(provider: str, secrets: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The validated secrets as JSON to store: typed values (`port` a number, `starttls` a boolean), secret
+    values revealed (they go to private.channel_credentials only), keys left unset omitted."""
+    parsed = parse_secrets(provider, secrets)
+    stored: dict[str, Any] = {}
+    for name in parsed.model_fields_set:
+        value = getattr(parsed, name)
+        if value is None:
+            continue
+        stored[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return stored
