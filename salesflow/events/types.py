@@ -21,6 +21,7 @@ SEQUENCE_STEP_DUE: Final = "sequence.step_due"
 SEQUENCE_STEP_EXECUTED: Final = "sequence.step_executed"
 AUTOPILOT_ACTION_EXECUTED: Final = "autopilot.action_executed"
 AI_BUDGET_EXCEEDED: Final = "ai.budget_exceeded"
+MEETING_BOOKED: Final = "meeting.booked"
 
 EVENT_TYPES: Final[dict[str, str]] = {
     LEAD_CREATED: "A lead was inserted. Payload: lead_id, name, source, source_channel.",
@@ -40,6 +41,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "ai_personalized.",
     AUTOPILOT_ACTION_EXECUTED: "Autopilot acted for a lead. Payload: lead_id, action, channel, cost_usd.",
     AI_BUDGET_EXCEEDED: "A tenant reached its monthly AI budget. Payload: period, limit_usd, spent_usd.",
+    MEETING_BOOKED: "A meeting with a lead was booked, or recorded as held. Payload: meeting_id, lead_id, "
+    "starts_at, booked_at, held_at, booked_by.",
 }
 
 # The same rule as the check constraint on events.type and event_types.name.

@@ -1,0 +1,240 @@
+"""`salesflow analytics`: the funnel and attribution reports, and the rebuild of facts and rollups.
+
+The reports are the SQL functions a browser calls over PostgREST (public.analytics_funnel,
+public.analytics_attribution, public.analytics_touch_paths); the Markov model runs here over the paths the
+database returns (salesflow.analytics.attribution). `--json` (or a pipe) prints the functions' JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+from zoneinfo import available_timezones
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from salesflow.analytics import attribution as markov_attribution
+from salesflow.analytics.stages import DIMENSIONS, MODELS, Dimension, Model
+from salesflow.cli.db import DbUrl, database
+from salesflow.cli.output import fail, is_terminal, print_json
+
+if TYPE_CHECKING:
+    import psycopg
+
+app = typer.Typer(help="Funnel and attribution reports; rebuild analytics facts and rollups.", no_args_is_help=True)
+
+TenantOption = typer.Option(..., "--tenant", help="The tenant to report on (UUID).")
+FromOption = typer.Option(None, "--from", help="First day (YYYY-MM-DD, in --tz). Default: 89 days before --to.")
+ToOption = typer.Option(None, "--to", help="Last day (YYYY-MM-DD, in --tz). Default: today.")
+TzOption = typer.Option(None, "--tz", help="IANA time zone of the days. Default: the tenant's, else UTC.")
+JsonOption = typer.Option(False, "--json", help="Print JSON (the default when stdout is not a terminal).")
+
+
+class ReportArgs(BaseModel):
+    """The arguments every report takes, checked before anything reaches the database."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: UUID
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    tz: str | None = None
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_timezones() and value != "UTC":
+            raise ValueError("must be an IANA time zone name such as Europe/Berlin")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReportArgs:
+        if self.from_ and self.to and self.from_ > self.to:
+            raise ValueError("from: must not be after to")
+        return self
+
+
+class FunnelArgs(ReportArgs):
+    window_days: int = Field(default=90, ge=1, le=3650)
+
+
+class AttributionArgs(ReportArgs):
+    model: Model = "linear"
+    dimension: Dimension = "channel"
+
+
+_OPTION = {"from_": "--from", "from": "--from", "to": "--to", "tz": "--tz", "tenant": "--tenant",
+           "window_days": "--window-days", "model": "--model", "dimension": "--dimension"}
+
+
+def _parse(model: type[BaseModel], values: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not field and message.startswith("from:"):
+            field, message = "from", message.removeprefix("from: ")
+        allowed = {"model": ", ".join(MODELS), "dimension": ", ".join(DIMENSIONS)}.get(field)
+        fail(f"{_OPTION.get(field, field)}: {f'must be one of {allowed}' if allowed else message}")
+
+
+def _connect(database_url: str | None) -> psycopg.Connection[Any]:
+    import psycopg  # imported here: the command line starts without the database driver
+
+    loc = database(database_url)
+    try:
+        return psycopg.connect(loc.url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        fail(f"cannot connect to {loc.describe()}: {exc}".strip(), code=1)
+
+
+def _call(database_url: str | None, query: str, params: dict[str, Any]) -> Any:
+    import psycopg
+
+    with _connect(database_url) as conn:
+        try:
+            row = conn.execute(query, params).fetchone()
+        except psycopg.Error as exc:
+            message = exc.diag.message_primary or str(exc)
+            fail(message, code=2 if exc.diag.sqlstate == "22023" else 1)
+    return row[0] if row else None
+
+
+def _scope(args: ReportArgs) -> dict[str, Any]:
+    return {"tenant": str(args.tenant), "from": args.from_, "to": args.to, "tz": args.tz}
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{float(value) * 100:.1f} %"
+
+
+def _hours(value: float | None) -> str:
+    return "-" if value is None else f"{float(value):.1f} h"
+
+
+def _show(report: dict[str, Any], json_output: bool, render: Any) -> None:
+    if json_output or not is_terminal():
+        print_json(report)
+    else:
+        render(report)
+
+
+def _render_funnel(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Funnel {report['from']} to {report['to']} ({report['tz']}), "
+                        f"{report['leads']} leads, window {report['window_days']} days")
+    for header in ("stage", "count", "step conv.", "overall", "drop-off", "median h (created)",
+                   "mean h (created)", "median h (prev.)"):
+        table.add_column(header, justify="left" if header == "stage" else "right")
+    for s in report["stages"]:
+        table.add_row(s["stage"], str(s["count"]), _pct(s["step_conversion"]), _pct(s["overall_conversion"]),
+                      "-" if s["drop_off"] is None else str(s["drop_off"]), _hours(s["median_hours_from_created"]),
+                      _hours(s["mean_hours_from_created"]), _hours(s["median_hours_from_previous"]))
+    console.print(table)
+    exits = report["exits"]
+    console.print(f"exits: lost {exits['lost']['count']} ({_pct(exits['lost']['rate'])}), "
+                  f"churned {exits['churned']['count']} ({_pct(exits['churned']['rate'])})")
+    for title, key, rows in (("By source channel", "source_channel", report["by_source_channel"]),
+                             ("Cohorts by entry week", "week", report["cohorts"])):
+        breakdown = Table(title=title)
+        for header in (key, "leads", "won", "conversion"):
+            breakdown.add_column(header, justify="left" if header == key else "right")
+        for row in rows:
+            breakdown.add_row(str(row[key]), str(row["leads"]), str(row["won"]), _pct(row["conversion"]))
+        console.print(breakdown)
+
+
+def _render_attribution(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    key = report.get("dimension", "key")
+    if report.get("status") == "insufficient_data":
+        console.print(f"[bold]markov[/bold]: too little data for the data-driven model "
+                      f"({report['conversions']} conversions, {report['non_conversions']} non-conversions):")
+        for reason in report["reasons"]:
+            console.print(f"  - {reason}")
+        return
+    table = Table(title=f"Attribution ({report['model']}) by {key}, {report['from']} to {report['to']} "
+                        f"({report['tz']}): {report['conversions']} won deals")
+    for header in (key, "conversions", "revenue"):
+        table.add_column(header, justify="left" if header == key else "right")
+    for row in report["credits"]:
+        revenue = ", ".join(f"{amount:,.2f} {currency}" for currency, amount in sorted(row["revenue"].items()))
+        table.add_row(str(row[key] if key in row else row.get("key")), f"{float(row['conversions']):.2f}",
+                      revenue or "-")
+    console.print(table)
+
+
+@app.command()
+def funnel(
+    tenant: str = TenantOption,
+    from_: str | None = FromOption,
+    to: str | None = ToOption,
+    tz: str | None = TzOption,
+    window_days: int = typer.Option(90, "--window-days", help="A stage counts when reached within this many "
+                                    "days of the lead's creation."),
+    json_output: bool = JsonOption,
+    database_url: str | None = DbUrl,
+) -> None:
+    """The 10-stage funnel of the leads created in the period: counts, conversions, drop-off, times, cohorts."""
+    args = _parse(FunnelArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "window_days": window_days})
+    report = _call(database_url,
+                   "select public.analytics_funnel(%(from)s, %(to)s, %(tz)s, %(window)s, %(tenant)s)",
+                   {**_scope(args), "window": args.window_days})
+    _show(report, json_output, _render_funnel)
+
+
+@app.command("attribution")
+def attribution_report(
+    tenant: str = TenantOption,
+    model: str = typer.Option("linear", "--model", help=f"One of {', '.join(MODELS)}."),
+    dimension: str = typer.Option("channel", "--dimension", help=f"One of {', '.join(DIMENSIONS)}."),
+    from_: str | None = FromOption,
+    to: str | None = ToOption,
+    tz: str | None = TzOption,
+    json_output: bool = JsonOption,
+    database_url: str | None = DbUrl,
+) -> None:
+    """Won deals (count and revenue) credited to channels, actors, campaigns or sequences by one model."""
+    args = _parse(AttributionArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "model": model,
+                                    "dimension": dimension})
+    if args.model == "markov":
+        paths = _call(database_url,
+                      "select public.analytics_touch_paths(%(dimension)s, %(from)s, %(to)s, %(tz)s, %(tenant)s)",
+                      {**_scope(args), "dimension": args.dimension})
+        result = markov_attribution.markov(markov_attribution.paths_from_json(paths["paths"])).as_json()
+        report = {**result, "dimension": args.dimension, "from": paths["from"], "to": paths["to"], "tz": paths["tz"]}
+        report["credits"] = [{args.dimension: c.pop("key"), **c} for c in report["credits"]]
+    else:
+        report = _call(database_url,
+                       "select public.analytics_attribution(%(model)s, %(dimension)s, %(from)s, %(to)s, %(tz)s, "
+                       "%(tenant)s)", {**_scope(args), "model": args.model, "dimension": args.dimension})
+    _show(report, json_output, _render_attribution)
+
+
+@app.command()
+def rebuild(
+    tenant: str = TenantOption,
+    from_: str | None = typer.Option(None, "--from", help="First day to re-derive (tenant's days). Default: all."),
+    to: str | None = typer.Option(None, "--to", help="Last day to re-derive. Default: up to now."),
+    json_output: bool = JsonOption,
+    database_url: str | None = DbUrl,
+) -> None:
+    """Re-derive a tenant's facts for a period from messages, leads and kept events; recompute journeys and
+    rollups."""
+    args = _parse(ReportArgs, {"tenant": tenant, "from": from_, "to": to})
+    result = _call(database_url, "select public.analytics_rebuild(%(tenant)s, %(from)s, %(to)s)", _scope(args))
+    if json_output or not is_terminal():
+        print_json(result)
+    else:
+        typer.echo(json.dumps(result, indent=2, default=str))
