@@ -82,9 +82,12 @@ async def lead_changed_stage(event: Event, context: HandlerContext) -> None:
 @handles(t.MESSAGE_RECEIVED)
 async def inbound_touchpoint(event: Event, context: HandlerContext) -> None:
     """An inbound message: a touchpoint of the lead on its channel."""
+    message_id = _uuid(event, "message_id", required=False)
+    if message_id is None:
+        return  # published by hand without a message: nothing to key a touchpoint by
     await _record(context, touchpoints=[{
         "lead_id": _uuid(event, "lead_id"),
-        "message_id": _uuid(event, "message_id"),
+        "message_id": message_id,
         "channel": payload_field(event, "channel", str),
         "direction": "in",
         "actor": "lead",
@@ -96,10 +99,13 @@ async def inbound_touchpoint(event: Event, context: HandlerContext) -> None:
 @handles(t.MESSAGE_SENT)
 async def outbound_touchpoint(event: Event, context: HandlerContext) -> None:
     """An outbound message that was sent: who sent it, from which sequence step, what its AI draft cost."""
+    message_id = _uuid(event, "message_id", required=False)
+    if message_id is None:
+        return  # published by hand without a message: nothing to key a touchpoint by
     sent_by = payload_field(event, "sent_by", str, required=False)
     await _record(context, touchpoints=[{
         "lead_id": _uuid(event, "lead_id"),
-        "message_id": _uuid(event, "message_id"),
+        "message_id": message_id,
         "channel": payload_field(event, "channel", str),
         "direction": "out",
         "actor": ACTOR_OF_SENDER.get(str(sent_by), "human"),
