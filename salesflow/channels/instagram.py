@@ -19,7 +19,7 @@ from salesflow.channels.credentials import InstagramMessagingSecrets
 from salesflow.channels.errors import meta_error
 from salesflow.channels.http import HttpCaller, RenderedRequest
 from salesflow.channels.port import LookupResult, OutboundMessage, RetryableSendError, SendReceipt
-from salesflow.channels.rules import check_message, instagram_messaging_type
+from salesflow.channels.rules import check_message, instagram_messaging_type, media_url
 
 GRAPH_API: Final = "https://graph.facebook.com/v21.0"
 _ATTACHMENT_TYPES: Final = {"image": "image", "audio": "audio", "document": "file"}
@@ -34,7 +34,7 @@ def render(message: OutboundMessage, account_id: str, now: datetime,
         content = {"text": message.body}
     else:
         content = {"attachment": {"type": _ATTACHMENT_TYPES[message.content_type],
-                                  "payload": {"url": (message.media or {})["url"]}}}
+                                  "payload": {"url": media_url(message)}}}
     payload: dict[str, Any] = {"recipient": {"id": message.to}, "message": content}
     if messaging == "HUMAN_AGENT":
         payload |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}

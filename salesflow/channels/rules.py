@@ -52,6 +52,13 @@ def _iso(value: datetime) -> str:
     return value.isoformat(timespec="seconds")
 
 
+def media_url(message: OutboundMessage) -> str | None:
+    """The media's public URL (`media.url`, or Meta's own word `media.link`)."""
+    media = message.media or {}
+    value = media.get("url") or media.get("link")
+    return str(value) if value else None
+
+
 def check_content(message: OutboundMessage) -> None:
     """Content type, body presence and length for the message's channel."""
     channel = message.channel
@@ -70,7 +77,7 @@ def check_content(message: OutboundMessage) -> None:
         return
     if message.content_type == "text" and not (message.body or "").strip():
         raise PermanentSendError("empty", f"{channel}: a text message needs a body")
-    if message.content_type != "text" and not (message.media or {}).get("url"):
+    if message.content_type != "text" and not media_url(message):
         raise PermanentSendError("media_missing", f"{channel}: a {message.content_type} message needs media.url")
     limit = LENGTH_LIMITS[channel]
     length = len(message.body or "")

@@ -35,7 +35,7 @@ from salesflow.channels.port import (
     RetryableSendError,
     SendReceipt,
 )
-from salesflow.channels.rules import check_message
+from salesflow.channels.rules import check_message, media_url
 from salesflow.channels.sms_segments import count_segments
 
 TWILIO_API: Final = "https://api.twilio.com"
@@ -54,7 +54,7 @@ def render(message: OutboundMessage, account_sid: str, sender: str, api_base_url
     if message.status_callback_url:
         form["StatusCallback"] = message.status_callback_url
     if message.content_type == "image":
-        form["MediaUrl"] = (message.media or {})["url"]
+        form["MediaUrl"] = media_url(message)
     return RenderedRequest("POST", f"{api_base_url or TWILIO_API}/2010-04-01/Accounts/{account_sid}/Messages.json",
                            form=form)
 

@@ -20,7 +20,7 @@ from salesflow.channels.credentials import WhatsAppCloudSecrets
 from salesflow.channels.errors import meta_error
 from salesflow.channels.http import HttpCaller, RenderedRequest
 from salesflow.channels.port import LookupResult, OutboundMessage, RetryableSendError, SendReceipt
-from salesflow.channels.rules import check_message
+from salesflow.channels.rules import check_message, media_url
 
 GRAPH_API: Final = "https://graph.facebook.com/v21.0"
 _MEDIA_TYPES: Final = {"image": "image", "audio": "audio", "document": "document"}
@@ -54,7 +54,7 @@ def render(message: OutboundMessage, phone_number_id: str, api_base_url: str | N
         payload |= {"type": "text", "text": {"preview_url": "http://" in body or "https://" in body, "body": body}}
     else:
         kind = _MEDIA_TYPES[message.content_type]
-        media: dict[str, Any] = {"link": (message.media or {})["url"]}
+        media: dict[str, Any] = {"link": media_url(message)}
         if message.body and kind != "audio":
             media["caption"] = message.body
         if kind == "document" and (message.media or {}).get("filename"):

@@ -200,3 +200,27 @@ async def test_verify_reads_the_phone_number_with_the_token(adapter: WhatsAppClo
 def test_whatsapp_cloud_needs_the_phone_number_id() -> None:
     with pytest.raises(ValueError, match="external_account_id: required"):
         build_adapter("whatsapp_cloud", "whatsapp", OUR_NUMBER, WHATSAPP_SECRETS)
+
+
+@respx.mock
+@pytest.mark.parametrize("media", [{"url": "https://cdn.acme.example/angebot.pdf", "filename": "Angebot.pdf"},
+                                   {"link": "https://cdn.acme.example/angebot.pdf", "filename": "Angebot.pdf"}])
+async def test_a_document_goes_as_a_link_with_its_caption_and_filename(adapter: WhatsAppCloudAdapter,
+                                                                     media: dict) -> None:
+    route = respx.post(SEND_URL).mock(return_value=httpx.Response(200, json=ACCEPTED))
+    await adapter.send(outbound(content_type="document", body="Ihr Angebot", media=media))
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["type"] == "document"
+    assert sent["document"] == {"link": "https://cdn.acme.example/angebot.pdf", "caption": "Ihr Angebot",
+                                "filename": "Angebot.pdf"}
+
+
+@respx.mock
+async def test_named_template_variables_go_as_named_parameters(adapter: WhatsAppCloudAdapter) -> None:
+    route = respx.post(SEND_URL).mock(return_value=httpx.Response(200, json=ACCEPTED))
+    await adapter.send(outbound(content_type="template", body=None, template_name="termin",
+                                template_variables={"first_name": "Anna"}))
+    template = json.loads(route.calls.last.request.content)["template"]
+    assert template["language"] == {"code": "en"}
+    assert template["components"] == [{"type": "body", "parameters": [
+        {"type": "text", "parameter_name": "first_name", "text": "Anna"}]}]
