@@ -92,6 +92,9 @@ def rendered_detail(mail: EmailMessage, sender: str, recipients: Sequence[str]) 
 
 def smtp_error(error: Exception, *, after_data_started: bool) -> SendError:
     """An aiosmtplib failure, classified by its SMTP reply code (4xx retry, 5xx permanent)."""
+    if isinstance(error, aiosmtplib.SMTPNotSupported) or type(error) is aiosmtplib.SMTPException:
+        # STARTTLS or AUTH configured but not offered by the server: retrying cannot help
+        return PermanentSendError("smtp_not_supported", f"email: {error}")
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
         first = error.recipients[0]
         return _by_code(first.code, f"email: {first.recipient} refused: {first.message}")

@@ -104,3 +104,11 @@ async def test_verify_connects_authenticates_and_noops(server: SmtpServer) -> No
 async def test_smtp_cannot_be_asked_what_it_accepted(server: SmtpServer) -> None:
     adapter = adapter_for(server)
     assert adapter.can_look_up is False and await adapter.look_up(outbound("email")) is None
+
+
+async def test_requiring_starttls_from_a_server_without_it_is_a_permanent_configuration_error(
+    server: SmtpServer,
+) -> None:
+    with pytest.raises(PermanentSendError) as refused:
+        await adapter_for(server, starttls=True).verify()
+    assert refused.value.code == "smtp_not_supported"

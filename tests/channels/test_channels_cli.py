@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
+import respx
 from typer.testing import CliRunner
 
 from salesflow.cli.main import app
@@ -136,3 +138,40 @@ def test_testing_an_unknown_or_malformed_connection_id_exits_2(session_database:
     assert missing.exit_code == 2 and "CONNECTION_ID: no channel connection with id" in missing.output
     malformed = cli(session_database, "test", "whatsapp")
     assert malformed.exit_code == 2 and "CONNECTION_ID: 'whatsapp' is not a UUID" in malformed.output
+
+
+def test_testing_a_whatsapp_connection_reads_the_number_and_names_metas_refusal(
+    database: str, respx_mock: respx.MockRouter,
+) -> None:
+    connection_id = connect(database, *WHATSAPP, "--secret", "api_base_url=https://graph.test/v21.0")
+    number = respx_mock.get("https://graph.test/v21.0/1234567890").mock(return_value=httpx.Response(
+        200, json={"display_phone_number": "+49 30 1234567", "verified_name": "Acme", "quality_rating": "GREEN"}))
+
+    passed = cli(database, "test", connection_id)
+
+    assert passed.exit_code == 0, passed.output
+    assert passed.stdout.strip() == "ok: whatsapp number +49 30 1234567 (Acme), quality GREEN"
+    assert number.calls.last.request.headers["authorization"] == "Bearer EAAG-very-secret"
+    number.mock(return_value=httpx.Response(401, json={"error": {
+        "message": "Error validating access token: Session has expired", "type": "OAuthException", "code": 190,
+        "error_subcode": 463}}))
+    failed = cli(database, "test", connection_id)
+    assert failed.exit_code == 1
+    assert "failed: meta_190_463: whatsapp: Error validating access token" in failed.output
+    assert "EAAG-very-secret" not in failed.output
+
+
+def test_testing_a_twilio_connection_checks_the_account_and_the_number(
+    database: str, respx_mock: respx.MockRouter,
+) -> None:
+    connection_id = connect(database, "--channel", "sms", "--provider", "twilio", "--address", "+4930123456789",
+                            "--secret", f"account_sid={ACCOUNT_SID}", "--secret", "auth_token=tw-secret",
+                            "--secret", "api_base_url=https://twilio.test")
+    account = f"https://twilio.test/2010-04-01/Accounts/{ACCOUNT_SID}"
+    respx_mock.get(f"{account}.json").mock(return_value=httpx.Response(
+        200, json={"friendly_name": "Acme", "status": "active"}))
+    respx_mock.get(f"{account}/IncomingPhoneNumbers.json").mock(return_value=httpx.Response(
+        200, json={"incoming_phone_numbers": [{"phone_number": "+4930123456789"}]}))
+    result = cli(database, "test", connection_id, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["detail"] == "twilio account Acme (active), number +4930123456789"
