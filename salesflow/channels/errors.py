@@ -53,7 +53,8 @@ def retry_after_seconds(headers: httpx.Headers, now: datetime | None = None) -> 
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or {} when it is not one (an HTML error page from a proxy)."""
     try:
         data = response.json()
     except ValueError:
@@ -73,7 +74,7 @@ def _generic(provider: str, response: httpx.Response, code: str, reason: str, pr
 def meta_error(response: httpx.Response, channel: str) -> SendError:
     """A Graph API error response: `{"error": {"message", "type", "code", "error_subcode", "error_data",
     "is_transient", "fbtrace_id"}}`."""
-    error = _json(response).get("error")
+    error = json_object(response).get("error")
     if not isinstance(error, dict) or "code" not in error:
         text = response.text.strip()[:300] or response.reason_phrase
         return _generic("meta", response, f"http_{response.status_code}", f"{channel}: {text}", None, False)
@@ -98,7 +99,7 @@ def meta_error(response: httpx.Response, channel: str) -> SendError:
 
 def twilio_error(response: httpx.Response) -> SendError:
     """A Twilio REST error response: `{"code": 21211, "message": "...", "more_info": "...", "status": 400}`."""
-    data = _json(response)
+    data = json_object(response)
     code = data.get("code")
     if not isinstance(code, int):
         text = response.text.strip()[:300] or response.reason_phrase

@@ -16,7 +16,7 @@ from typing import Any, Final
 import httpx
 
 from salesflow.channels.credentials import InstagramMessagingSecrets
-from salesflow.channels.errors import meta_error
+from salesflow.channels.errors import json_object, meta_error
 from salesflow.channels.http import HttpCaller, RenderedRequest
 from salesflow.channels.port import LookupResult, OutboundMessage, RetryableSendError, SendReceipt
 from salesflow.channels.rules import check_message, instagram_messaging_type, media_url
@@ -77,7 +77,7 @@ class InstagramAdapter:
         response = await self._http.send(request, headers=self._headers())
         if response.status_code >= 400:
             raise meta_error(response, self.channel)
-        data = response.json() if response.content else {}
+        data = json_object(response)
         if not isinstance(data, dict) or not data.get("message_id"):
             raise RetryableSendError("meta_no_message_id", f"instagram: accepted without a message id: {data!r}"[:300],
                                      maybe_accepted=True, http_status=response.status_code)
@@ -99,5 +99,5 @@ class InstagramAdapter:
         response = await self._http.send(request, headers=self._headers())
         if response.status_code >= 400:
             raise meta_error(response, self.channel)
-        data = response.json()
+        data = json_object(response)
         return f"instagram account {data.get('username') or data.get('name') or data.get('id', '?')}"

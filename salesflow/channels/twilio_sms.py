@@ -25,7 +25,7 @@ from typing import Any, Final
 import httpx
 
 from salesflow.channels.credentials import TwilioSecrets
-from salesflow.channels.errors import twilio_error
+from salesflow.channels.errors import json_object, twilio_error
 from salesflow.channels.http import HttpCaller, RenderedRequest
 from salesflow.channels.port import (
     LookupResult,
@@ -105,7 +105,7 @@ class TwilioSmsAdapter:
         response = await self._http.send(self.render(message), auth=self._auth)
         if response.status_code >= 400:
             raise twilio_error(response)
-        data = response.json() if response.content else {}
+        data = json_object(response)
         if not isinstance(data, dict) or not data.get("sid"):
             raise RetryableSendError("twilio_no_sid", f"sms: accepted without a message sid: {data!r}"[:300],
                                      maybe_accepted=True, http_status=response.status_code)
@@ -126,7 +126,12 @@ class TwilioSmsAdapter:
         response = await self._http.send(request, auth=self._auth)
         if response.status_code >= 400:
             raise twilio_error(response)
-        for item in response.json().get("messages") or []:
+        listing = json_object(response).get("messages")
+        if not isinstance(listing, list):
+            # An unreadable answer is not "never accepted": saying not_found here could send the message twice.
+            raise RetryableSendError("twilio_unreadable_listing", f"sms: the message list could not be read: "
+                                     f"{response.text[:200]!r}", http_status=response.status_code)
+        for item in listing:
             created = _created(item.get("date_created"))
             if since is not None and created is not None and created < since - LOOKUP_SKEW:
                 continue
@@ -146,13 +151,13 @@ class TwilioSmsAdapter:
         response = await self._http.send(RenderedRequest("GET", f"{self._account_url}.json"), auth=self._auth)
         if response.status_code >= 400:
             raise twilio_error(response)
-        account = response.json()
+        account = json_object(response)
         numbers = await self._http.send(
             RenderedRequest("GET", f"{self._account_url}/IncomingPhoneNumbers.json",
                             params={"PhoneNumber": self.address}), auth=self._auth)
         if numbers.status_code >= 400:
             raise twilio_error(numbers)
-        if not numbers.json().get("incoming_phone_numbers"):
+        if not json_object(numbers).get("incoming_phone_numbers"):
             raise PermanentSendError("twilio_number_not_on_account",
                                      f"sms: {self.address} is not a number of Twilio account "
                                      f"{self._secrets.account_sid}")

@@ -17,7 +17,7 @@ from typing import Any, Final
 import httpx
 
 from salesflow.channels.credentials import WhatsAppCloudSecrets
-from salesflow.channels.errors import meta_error
+from salesflow.channels.errors import json_object, meta_error
 from salesflow.channels.http import HttpCaller, RenderedRequest
 from salesflow.channels.port import LookupResult, OutboundMessage, RetryableSendError, SendReceipt
 from salesflow.channels.rules import check_message, media_url
@@ -95,7 +95,7 @@ class WhatsAppCloudAdapter:
         response = await self._http.send(self.render(message), headers=self._headers())
         if response.status_code >= 400:
             raise meta_error(response, self.channel)
-        data = response.json() if response.content else {}
+        data = json_object(response)
         messages = data.get("messages") if isinstance(data, dict) else None
         if not messages or not isinstance(messages, list) or not messages[0].get("id"):
             # Accepted (2xx) but no id to record: the lead may get it, so never send it blindly again.
@@ -119,6 +119,6 @@ class WhatsAppCloudAdapter:
         response = await self._http.send(request, headers=self._headers())
         if response.status_code >= 400:
             raise meta_error(response, self.channel)
-        data = response.json()
+        data = json_object(response)
         return (f"whatsapp number {data.get('display_phone_number', '?')} ({data.get('verified_name', '?')}), "
                 f"quality {data.get('quality_rating', 'unknown')}")

@@ -69,3 +69,14 @@ def test_content_a_channel_cannot_carry_is_refused_before_sending(channel: str, 
     with pytest.raises(PermanentSendError) as refused:
         outbox_adapter(channel).check(outbound(channel, **changes), NOW)
     assert refused.value.code == code
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
+    import httpx
+
+    from salesflow.channels.errors import retry_after_seconds
+
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "120"})) == 120
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "Wed, 02 Dec 2026 12:01:30 GMT"}), now=NOW) == 90
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "soon"})) is None
+    assert retry_after_seconds(httpx.Headers({})) is None

@@ -151,3 +151,18 @@ def test_an_sms_over_1600_characters_is_refused(adapter: TwilioSmsAdapter) -> No
     adapter.check(outbound("sms", body="x" * 1600), NOW)
     with pytest.raises(PermanentSendError, match="over the channel's limit of 1600"):
         adapter.check(outbound("sms", body="x" * 1601), NOW)
+
+
+@respx.mock
+async def test_an_unreadable_message_list_is_never_taken_for_not_found(adapter: TwilioSmsAdapter) -> None:
+    respx.get(MESSAGES).mock(return_value=httpx.Response(200, text="<html>proxy says hi</html>"))
+    with pytest.raises(RetryableSendError, match="twilio_unreadable_listing"):
+        await adapter.look_up(outbound("sms", body="Hallo", sending_at=NOW))
+
+
+@respx.mock
+async def test_an_html_page_instead_of_an_answer_may_have_been_accepted(adapter: TwilioSmsAdapter) -> None:
+    respx.post(MESSAGES).mock(return_value=httpx.Response(201, text="<html>created?</html>"))
+    with pytest.raises(RetryableSendError) as odd:
+        await adapter.send(outbound("sms"))
+    assert odd.value.maybe_accepted
