@@ -16,6 +16,7 @@ MESSAGE_RECEIVED: Final = "message.received"
 MESSAGE_SENT: Final = "message.sent"
 MESSAGE_STATUS_CHANGED: Final = "message.status_changed"
 CONVERSATION_CREATED: Final = "conversation.created"
+CONVERSATION_SUMMARY_DUE: Final = "conversation.summary_due"
 LEAD_OPTED_OUT: Final = "lead.opted_out"
 SEQUENCE_STEP_DUE: Final = "sequence.step_due"
 SEQUENCE_STEP_EXECUTED: Final = "sequence.step_executed"
@@ -34,6 +35,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     MESSAGE_STATUS_CHANGED: "An outbound message's status moved forward. Payload: conversation_id, lead_id, "
     "channel, message_id, from, to, at, error_code, error_message.",
     CONVERSATION_CREATED: "A conversation was started. Payload: conversation_id, lead_id, channel, status.",
+    CONVERSATION_SUMMARY_DUE: "A conversation's unsummarised messages passed the summary threshold. Payload: "
+    "conversation_id, lead_id, message_id, tail_tokens.",
     LEAD_OPTED_OUT: "A lead opted out of a channel. Payload: lead_id, channel, consent_id, method, opted_out_at.",
     SEQUENCE_STEP_DUE: "A follow-up sequence step is due (delayed with run_after). Payload: enrollment_id, "
     "step.",
