@@ -22,13 +22,18 @@ from typing import Final, Literal
 from salesflow.channels.port import OutboundMessage, PermanentSendError
 
 #: The longest body each channel carries, in characters (Python code points): WhatsApp Cloud API text body
-#: 4096, Instagram Messaging text 1000, Twilio's Body 1600 (it splits into segments itself), email generous.
+#: 4096, Instagram Messaging text 1000 (and 1000 bytes, below), Twilio's Body 1600 (it splits into segments
+#: itself), email generous.
 LENGTH_LIMITS: Final[dict[str, int]] = {
     "whatsapp": 4096,
     "instagram": 1000,
     "sms": 1600,
     "email": 100_000,  # the messages.body check constraint; SMTP itself has no practical limit
 }
+
+#: Limits counted in UTF-8 bytes on top: Meta's Send API takes Instagram text of at most 1000 bytes, so a
+#: German or emoji-rich reply reaches the limit well before 1000 characters.
+BYTE_LIMITS: Final[dict[str, int]] = {"instagram": 1000}
 
 CUSTOMER_SERVICE_WINDOW: Final = timedelta(hours=24)
 HUMAN_AGENT_WINDOW: Final = timedelta(days=7)
@@ -84,6 +89,13 @@ def check_content(message: OutboundMessage) -> None:
     if length > limit:
         raise PermanentSendError(
             "too_long", f"{channel}: the body is {length} characters, over the channel's limit of {limit}"
+        )
+    byte_limit = BYTE_LIMITS.get(channel)
+    size = len((message.body or "").encode("utf-8"))
+    if byte_limit is not None and size > byte_limit:
+        raise PermanentSendError(
+            "too_long", f"{channel}: the body is {size} bytes of UTF-8, over the channel's limit of {byte_limit} "
+            f"bytes (ä, ö, ü count 2, most emoji 4)"
         )
 
 

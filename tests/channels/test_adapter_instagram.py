@@ -100,3 +100,11 @@ def test_a_body_over_1000_characters_is_refused(adapter: InstagramAdapter) -> No
     adapter.check(outbound("instagram", body="x" * 1000), NOW)
     with pytest.raises(PermanentSendError, match="1001 characters, over the channel's limit of 1000"):
         adapter.check(outbound("instagram", body="x" * 1001), NOW)
+
+
+def test_instagram_counts_utf8_bytes_so_a_german_reply_hits_the_limit_early(adapter: InstagramAdapter) -> None:
+    adapter.check(outbound("instagram", body="ü" * 500), NOW)  # 1000 bytes
+    with pytest.raises(PermanentSendError) as refused:
+        adapter.check(outbound("instagram", body="ü" * 501), NOW)  # 501 characters, 1002 bytes
+    assert refused.value.code == "too_long"
+    assert "1002 bytes of UTF-8, over the channel's limit of 1000 bytes" in refused.value.reason
