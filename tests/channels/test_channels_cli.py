@@ -175,3 +175,14 @@ def test_testing_a_twilio_connection_checks_the_account_and_the_number(
     result = cli(database, "test", connection_id, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["detail"] == "twilio account Acme (active), number +4930123456789"
+
+
+def test_list_on_a_terminal_is_a_table(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    connect(database, *WHATSAPP)
+    monkeypatch.setattr("salesflow.cli.channels.is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "250")
+    shown = cli(database, "list")
+    assert shown.exit_code == 0, shown.output
+    assert "Channel connections (1)" in shown.stdout
+    assert "whatsapp_cloud" in shown.stdout and "access_token, app_secret, verify_token" in shown.stdout
+    assert "EAAG-very-secret" not in shown.stdout
