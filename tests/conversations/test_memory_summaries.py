@@ -145,3 +145,65 @@ async def test_a_long_tail_is_summarised_a_chunk_per_event(db: Conn, factory: Po
     assert len(rows) >= 3  # 6,000-token chunks
     assert rows[-1][2] < 200 or rows[-1][1] == ids[-1]
     assert all(r[0] == ids[0] for r in rows) and [r[2] for r in rows] == sorted(r[2] for r in rows)
+
+
+async def test_a_slow_summary_never_holds_back_the_leads_next_message(db: Conn, database: str) -> None:
+    import asyncio
+
+    from salesflow.events.engine import Engine, EngineSettings
+    from salesflow.events.registry import Registry
+    from salesflow.transports import open_postgres
+    from tests.engines import FAST
+    from tests.polling import wait_until
+
+    release = asyncio.Event()
+    runtime = AIRuntime()
+    replied: list[str] = []
+
+    class SlowModel:
+        """The orchestrator, answering only once the test says so (a model that takes its time)."""
+
+        def __init__(self, context: HandlerContext) -> None:
+            self.inner = runtime.orchestrator(RpcAIStore(context.data.rpc))
+
+        async def run(self, scenario: str, **kwargs: Any) -> Any:
+            await release.wait()
+            return await self.inner.run(scenario, **kwargs)
+
+    async def reply(event: Event, context: HandlerContext) -> None:
+        replied.append(str(event.payload["message_id"]))
+
+    registry = Registry()
+    registry.handles("message.received", name="summaries.schedule_summary")(schedule_summary)
+    registry.handles("conversation.summary_due", name="summaries.refresh_summary")(refresh_summary)
+    registry.handles("message.received", name="test.reply")(reply)
+
+    lead = add_lead(db, ACME, "Paula Reimann")
+    conversation = add_conversation(db, ACME, lead)
+    db.execute("update public.events set status = 'processed', processed_at = now()")
+    db.commit()
+    transport = open_postgres(database, listen=True)
+    engine = Engine(transport.store, transport.data, registry, EngineSettings(**{**FAST, "poll_interval": 0.2}),
+                    wakeup=transport.wakeup, services={"ai": SlowModel})
+    task = asyncio.create_task(engine.run())
+    try:
+        first = add_messages(db, conversation, [("in", f"{LINE} ({i})") for i in range(14)])
+
+        def summary_running() -> bool:
+            row = db.execute("select count(*) from public.events where type = 'conversation.summary_due' "
+                             "and status = 'processing'").fetchone()
+            db.commit()
+            return bool(row and row[0])
+
+        await wait_until(lambda: summary_running() and first[-1] in replied)
+        # The model is still thinking about the summary; the lead writes again and is answered meanwhile.
+        [later] = add_messages(db, conversation, [("in", "Und was kostet die Schulung?")])
+        await wait_until(lambda: later in replied)
+        assert summary_running() and _summaries(db, conversation) == []
+        release.set()
+        await wait_until(lambda: len(_summaries(db, conversation)) == 1)
+    finally:
+        release.set()
+        engine.stop()
+        await asyncio.wait_for(task, 30)
+        await transport.close()
