@@ -10,7 +10,9 @@ credentials against the provider without sending anything.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -57,6 +59,18 @@ def _secret_pairs(pairs: list[str]) -> dict[str, str]:
     return secrets
 
 
+def _secrets_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"--secrets-file: cannot read {path}: {exc.strerror}")
+    except ValueError as exc:
+        fail(f"--secrets-file: {path} is not valid JSON ({exc})")
+    if not isinstance(data, dict):
+        fail(f"--secrets-file: {path} must hold a JSON object of key names to values")
+    return data
+
+
 @app.command("connect")
 def connect(
     tenant: str = typer.Option(..., "--tenant", help="Tenant id."),
@@ -67,6 +81,9 @@ def connect(
                                           help="Provider account id (WhatsApp phone_number_id, Instagram account)."),
     name: str | None = typer.Option(None, "--name", help="A display name."),
     secret: list[str] = typer.Option([], "--secret", help="A credential as key=value; repeat for each key."),
+    secrets_file: Path | None = typer.Option(None, "--secrets-file",
+                                             help="A JSON object of credentials (keeps them out of shell history); "
+                                                  "--secret values override its keys."),
     json_output: bool = JsonOpt,
     database_url: str | None = DbUrl,
 ) -> None:
@@ -85,8 +102,10 @@ def connect(
         fail(f"--address: {exc}")
     if provider == "whatsapp_cloud" and not account_id:
         fail("--account-id: required for whatsapp_cloud (the WhatsApp phone_number_id)")
+    given: dict[str, Any] = _secrets_file(secrets_file) if secrets_file else {}
+    given.update(_secret_pairs(secret))
     try:
-        stored = secrets_to_store(provider, _secret_pairs(secret))
+        stored = secrets_to_store(provider, given)
     except CredentialsError as exc:
         fail(f"--secret: {exc}")
 

@@ -186,3 +186,19 @@ def test_list_on_a_terminal_is_a_table(database: str, monkeypatch: pytest.Monkey
     assert "Channel connections (1)" in shown.stdout
     assert "whatsapp_cloud" in shown.stdout and "access_token, app_secret, verify_token" in shown.stdout
     assert "EAAG-very-secret" not in shown.stdout
+
+
+def test_secrets_can_come_from_a_file_and_a_bad_file_is_named(db: psycopg.Connection[Any], database: str,
+                                                              tmp_path: Any) -> None:
+    secrets = tmp_path / "twilio.json"
+    secrets.write_text(json.dumps({"account_sid": ACCOUNT_SID, "auth_token": "from-file"}))
+    connection_id = connect(database, "--channel", "sms", "--provider", "twilio", "--address", "+4930123456789",
+                            "--secrets-file", str(secrets))
+    [stored] = db.execute("select secrets from private.channel_credentials where connection_id = %s",
+                          (connection_id,)).fetchone() or [None]
+    assert stored == {"account_sid": ACCOUNT_SID, "auth_token": "from-file"}
+
+    secrets.write_text("[1, 2]")
+    refused = cli(database, "connect", "--tenant", ACME, "--channel", "sms", "--provider", "twilio",
+                  "--address", "+4930123456789", "--secrets-file", str(secrets))
+    assert refused.exit_code == 2 and "error: --secrets-file:" in refused.output and "JSON object" in refused.output
