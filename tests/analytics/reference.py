@@ -155,3 +155,22 @@ def attribution(leads: list[Lead], model: str, first: date, last: date, tz: str,
         key = {"channel": c.channel, "actor": c.actor, "campaign": c.lead.source or "none"}[dimension]
         totals[key] = totals.get(key, 0.0) + c.credit
     return totals
+
+
+def touch_paths(leads: list[Lead], first: date, last: date, tz: str) -> dict[tuple[str, ...], tuple[int, int, float]]:
+    """Distinct channel paths → (conversions, non-conversions, revenue): won in the period, or created in it
+    and not won by its end."""
+    starts, ends = bounds(first, last, tz)
+    out: dict[tuple[str, ...], tuple[int, int, float]] = {}
+    for lead in leads:
+        won = lead.won is not None and starts <= lead.won[0] < ends
+        created = starts <= lead.created_at < ends and (lead.won is None or lead.won[0] >= ends)
+        if not (won or created):
+            continue
+        until = lead.won[0] if won and lead.won else ends
+        touches = sorted((t.at, t.message_id, t.channel) for t in lead.touches
+                         if t.at < until or (won and t.at == until))
+        path = tuple(c for _, _, c in touches) or (lead.source_channel,)
+        conv, non, revenue = out.get(path, (0, 0, 0.0))
+        out[path] = (conv + won, non + (not won), revenue + (lead.won[1] if won and lead.won else 0.0))
+    return out

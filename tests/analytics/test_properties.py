@@ -139,3 +139,21 @@ def test_rollups_equal_recomputation_after_replays_and_a_rebuild(db: Conn, histo
         assert rollups(db, tenant) == rollups(db, tenant, recomputed=True)
     finally:
         db.rollback()
+
+
+@SETTINGS
+@given(history=histories, p=periods)
+def test_touch_paths_equal_the_brute_force_paths(db: Conn, history: list[Lead], p: tuple[int, int, str]) -> None:
+    first, last, tz = period(p)
+    try:
+        tenant = new_tenant(db)
+        write(db, tenant, history, messages=False)
+        report = db.execute("select public.analytics_touch_paths('channel', %s, %s, %s, %s)",
+                            (first, last, tz, tenant)).fetchone()[0]  # type: ignore[index]
+        got = {tuple(row["path"]): (row["conversions"], row["non_conversions"],
+                                    round(float(row["revenue"].get("EUR", 0.0)), 2)) for row in report["paths"]}
+        brute = reference.touch_paths(history, first, last, tz)
+        want = {path: (c, n, round(r, 2)) for path, (c, n, r) in brute.items()}
+        assert got == want
+    finally:
+        db.rollback()
