@@ -13,7 +13,7 @@ import typer
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail, is_terminal, print_json
 
-app = typer.Typer(help="Leads: erase one (GDPR), import a WhatsApp chat export.", no_args_is_help=True)
+app = typer.Typer(help="Leads: memory context, erasure (GDPR), WhatsApp chat import.", no_args_is_help=True)
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table.")
 T = TypeVar("T")
@@ -105,6 +105,35 @@ def forget(
         print_json(erasure.to_dict())
         return
     _print_pairs(f"lead {lead} erased", [(k, v) for k, v in sorted(erasure.erased.items())])
+
+
+@app.command("context")
+def context(
+    lead_id: str = typer.Argument(..., metavar="ID", help="The lead."),
+    budget: int = typer.Option(2000, "--budget", min=0, help="Token budget (estimated tokens)."),
+    recall_k: int = typer.Option(5, "--recall-k", min=0, max=50, help="Older messages to recall by topic."),
+    query: str | None = typer.Option(None, "--query", help="Recall for this text (default: the newest inbound)."),
+    tenant: str | None = typer.Option(None, "--tenant", help="The lead's tenant (default: looked up)."),
+    json_output: bool = JsonOpt,
+    database_url: str | None = DbUrl,
+) -> None:
+    """Print the lead's memory context as a prompt would get it: profile, facts, summaries, recalled and
+    newest messages, within the token budget."""
+    from salesflow.conversations.memory import LeadNotFound, build_context
+
+    lead = _uuid(lead_id, "ID")
+    url = database(database_url).url
+    tenant_id = _uuid(tenant, "--tenant") if tenant else _tenant_of_lead(url, lead)
+    try:
+        built = _with_data(url, tenant_id, lambda data: build_context(data, lead, budget, recall_k, query))
+    except LeadNotFound:
+        fail(f"ID: there is no lead {lead} in tenant {tenant_id}")
+    if json_output:
+        print_json(built.to_dict())
+        return
+    typer.echo(built.render())
+    typer.echo(f"({built.tokens} of {budget} estimated tokens: {len(built.recent)} newest messages, "
+               f"{len(built.recalled)} recalled)", err=True)
 
 
 @app.command("import-chat")

@@ -172,3 +172,24 @@ async def test_another_tenants_lead_has_no_context(db: Conn, factory: PostgresTe
 async def test_a_budget_below_zero_is_refused(db: Conn, factory: PostgresTenantDataFactory) -> None:
     with pytest.raises(ValueError, match="token_budget"):
         await build_context(factory.for_tenant(UUID(ACME)), "10000000-0000-4000-8000-000000000001", token_budget=-1)
+
+
+def test_the_cli_prints_the_context_within_its_budget(db: Conn, database: str) -> None:
+    from typer.testing import CliRunner
+
+    from salesflow.cli.main import app
+
+    lead, old = _history_with_an_old_topic(
+        db, ACME, "de", old="Wir bräuchten ein Angebot für 25 Handscanner.", chatter=GERMAN_CHATTER,
+        newest="Gelten Ihre Angebote noch?",
+    )
+    result = CliRunner().invoke(app, ["leads", "context", lead, "--budget", "300", "--database-url", database])
+    assert result.exit_code == 0, result.stderr
+    assert estimate_tokens(result.stdout.rstrip("\n")) <= 300
+    assert "25 Handscanner" in result.stdout and "Gelten Ihre Angebote noch?" in result.stdout
+    assert "of 300 estimated tokens" in result.stderr
+    as_json = CliRunner().invoke(app, ["leads", "context", lead, "--json", "--database-url", database])
+    assert as_json.exit_code == 0 and old in as_json.stdout
+    missing = CliRunner().invoke(app, ["leads", "context", "90000000-0000-4000-8000-000000000009",
+                                       "--database-url", database])
+    assert missing.exit_code == 2 and "error: ID: there is no lead" in missing.stderr
