@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -66,17 +67,46 @@ async def resolve(api: IngestApi, delivery: Delivery) -> dict[Any, Connection] |
     return connections
 
 
-async def record(api: IngestApi, delivery: Delivery, connections: Mapping[Any, Connection], raw_body: bytes,
-                 headers: Mapping[str, str]) -> Response:
+class _Answer(Exception):
+    """Stop recording and answer this (a connection changed under a delivery and no longer takes it)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def record(api: IngestApi, delivery: Delivery, connections: dict[Any, Connection], raw_body: bytes,
+                 headers: Mapping[str, str], signed_by: Callable[[Connection], bool], missing_signature: str
+                 ) -> Response:
     """Record every item of a verified delivery; 200 with what was new."""
     summary = {"recorded": 0, "duplicates": 0, "statuses": 0}
+
+    async def once(route: Any, call: Callable[[Connection], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        try:
+            return await call(connections[route])
+        except IngestError as error:
+            if not error.connection_gone:
+                raise
+            # a cached connection that was disconnected (or reconnected anew) meanwhile: ask once more
+            current = await api.find_connection(route, fresh=True)
+            if current is None:
+                named = route.address or route.external_account_id
+                raise _Answer(unknown_address(f"no connected channel receives at {named!r}")) from None
+            if current.id == connections[route].id:
+                raise
+            if not signed_by(current):  # another connection now: its own secret must have signed it
+                raise _Answer(unauthorized(missing_signature)) from None
+            connections[route] = current
+            return await call(current)
+
     for route, messages in delivery.messages.items():
         for message in messages:
-            outcome = await api.record_message(connections[route], message, raw_body, headers)
+            outcome = await once(route, partial(api.record_message, message=message, raw_body=raw_body,
+                                                headers=headers))
             summary["recorded" if outcome.get("outcome") == "recorded" else "duplicates"] += 1
     for route, statuses in delivery.statuses.items():
         for status in statuses:
-            outcome = await api.record_status(connections[route], status, raw_body, headers)
+            outcome = await once(route, partial(api.record_status, status=status, raw_body=raw_body, headers=headers))
             summary["duplicates" if outcome.get("outcome") == "duplicate" else "statuses"] += 1
     return JSONResponse(summary)
 
@@ -90,9 +120,20 @@ async def ingest(api: IngestApi, delivery: Delivery, raw_body: bytes, headers: M
         connections = await resolve(api, delivery)
         if isinstance(connections, Response):
             return connections
-        for connection in connections.values():
-            if not signed_by(connection):
+        for route, connection in list(connections.items()):
+            if signed_by(connection):
+                continue
+            # maybe a cached secret that was just rotated: once more with the connection as it is now
+            current = await api.find_connection(route, fresh=True)
+            if current is None:
+                named = route.address or route.external_account_id
+                return unknown_address(f"no connected channel receives at {named!r}")
+            if current == connection or not signed_by(current):
                 return unauthorized(missing_signature)
-        return await record(api, delivery, connections, raw_body, stored_headers(headers))
+            connections[route] = current
+        return await record(api, delivery, connections, raw_body, stored_headers(headers), signed_by,
+                            missing_signature)
+    except _Answer as answer:
+        return answer.response
     except IngestError as error:
         return unavailable(error)

@@ -177,14 +177,30 @@ async def email_inbound(request: Request) -> Response:
         connection = await api.find_connection(route)
         if connection is None:
             return unknown_address(f"no connected channel receives at {', '.join(email.recipients)}")
-        if not basic_auth_valid(authorization, connection.secrets.get("inbound_username"),
-                                connection.secrets.get("inbound_password")):
+        def authorised(candidate: Connection) -> bool:
+            return basic_auth_valid(authorization, candidate.secrets.get("inbound_username"),
+                                    candidate.secrets.get("inbound_password"))
+
+        if not authorised(connection):
+            # a cached connection may hold credentials that were just changed: once more, fresh
+            connection = await api.find_connection(route, fresh=True)
+        if connection is None:
+            return unknown_address(f"no connected channel receives at {', '.join(email.recipients)}")
+        if not authorised(connection):
             return JSONResponse({"error": "invalid_signature",
                                  "message": "basic auth does not match the address's inbound credentials"},
                                 status_code=401, headers={"WWW-Authenticate": 'Basic realm="email-inbound"'})
-        outcome = await api.record_message(
-            connection, email.message, raw, stored_headers(request.headers),
-            external_id=_external_id(connection.address, email.message.provider_message_id), provider=provider)
+        try:
+            outcome = await api.record_message(
+                connection, email.message, raw, stored_headers(request.headers),
+                external_id=_external_id(connection.address, email.message.provider_message_id), provider=provider)
+        except IngestError as error:
+            current = await api.find_connection(route, fresh=True) if error.connection_gone else None
+            if current is None or current.id == connection.id or not authorised(current):
+                raise
+            outcome = await api.record_message(
+                current, email.message, raw, stored_headers(request.headers),
+                external_id=_external_id(current.address, email.message.provider_message_id), provider=provider)
     except IngestError as error:
         return unavailable(error)
     recorded = outcome.get("outcome") == "recorded"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,9 +36,26 @@ def _client(base_url: str) -> httpx.AsyncClient:
     return client
 
 
+# Found connections, briefly: a delivery otherwise costs two round trips, and a provider sends many for one
+# number. Only hits are kept (an unknown address is asked again every time), and a signature that fails with
+# a cached secret is checked again with a fresh lookup, so a rotated secret or a moved number applies at
+# once; a disconnected channel keeps receiving for at most CONNECTION_TTL seconds.
+CONNECTION_TTL = 10.0
+_CONNECTIONS: dict[tuple[str, Route], tuple[float, Connection]] = {}
+
+
 class IngestError(RuntimeError):
     """The database did not take the call (unreachable, or refused it): the webhook answers 5xx so the
-    provider retries later."""
+    provider retries later. `code` is the SQLSTATE PostgREST reported, if any."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def connection_gone(self) -> bool:
+        """The connection named no longer exists (a cached one, disconnected meanwhile)."""
+        return self.code == "23503" and "p_connection_id" in str(self)
 
 
 @dataclass(frozen=True)
@@ -71,11 +89,31 @@ class IngestApi:
         except httpx.HTTPError as error:
             raise IngestError(f"{name}: {type(error).__name__}: {error}") from None
         if response.status_code >= 300:
-            raise IngestError(f"{name}: HTTP {response.status_code}: {response.text[:500]}")
+            try:
+                code = response.json().get("code")
+            except ValueError:
+                code = None
+            raise IngestError(f"{name}: HTTP {response.status_code}: {response.text[:500]}",
+                              code if isinstance(code, str) else None)
         return response.json() if response.content else None
 
-    async def find_connection(self, route: Route) -> Connection | None:
-        """The active connection for `route` (or its fallbacks), or None: an unknown receiving address."""
+    async def find_connection(self, route: Route, *, fresh: bool = False) -> Connection | None:
+        """The active connection for `route` (or its fallbacks), or None: an unknown receiving address.
+        `fresh` skips the short-lived cache (after a signature failed with a cached secret)."""
+        key = (self._base, route)
+        cached = _CONNECTIONS.get(key)
+        if cached is not None and not fresh and cached[0] > time.monotonic():
+            return cached[1]
+        found = await self._look_up(route)
+        if found is None:
+            _CONNECTIONS.pop(key, None)
+        else:
+            if len(_CONNECTIONS) > 10_000:
+                _CONNECTIONS.clear()
+            _CONNECTIONS[key] = (time.monotonic() + CONNECTION_TTL, found)
+        return found
+
+    async def _look_up(self, route: Route) -> Connection | None:
         for candidate in route.chain():
             if not ((candidate.channel and candidate.address)
                     or (candidate.provider and candidate.external_account_id)):
