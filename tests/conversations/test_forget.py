@@ -163,3 +163,48 @@ def test_forget_refuses_an_unknown_lead_and_members(db: Conn, database: str) -> 
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         db.execute("select public.forget_lead(%s, %s)", (ACME, lead))
     db.rollback()
+
+
+async def test_after_every_handler_ran_forget_still_leaves_nothing_personal(
+    db: Conn, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lead as the product makes it: an inbound message with contact details, every handler of every area
+    run on it through the engine (extraction, facts, review tasks, scoring, analytics, summaries), then forget."""
+    from salesflow.events.registry import discover
+    from salesflow.settings import settings
+    from salesflow.transports import open_postgres
+    from tests.engines import engine_running
+    from tests.polling import wait_until
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings.cache_clear()
+    db.execute("update public.events set status = 'processed', processed_at = now()")
+    db.commit()
+    lead = add_lead(db, ACME, PHONE, phone=PHONE)
+    conversation = add_conversation(db, ACME, lead, address=PHONE)
+    add_messages(db, conversation, [
+        ("in", f"Hallo, hier {NAME} von der Zwergpudel GmbH. Mail: {EMAIL}, Telefon +49 171 5550123."),
+        ("out", "Danke, Frau Brandstetter! Worum geht es?"),
+        ("in", "Um unser Projekt Kranichflug: wir brauchen ein Angebot für 12 Lizenzen bis Ende März. " * 6),
+    ] + [("in", f"Kranichflug Detail {i}: die Zwergpudel-Abteilung braucht auch Zugänge. " * 3) for i in range(10)])
+
+    def settled() -> bool:
+        row = db.execute("select count(*) from public.events where status in ('pending', 'processing')").fetchone()
+        db.commit()
+        return row == (0,)
+
+    async with engine_running(open_postgres(database), discover(), poll_interval=0.2):
+        await wait_until(settled, timeout=120, what="every event handled")
+    assert len(_readable_anywhere(db, SECRETS)) > 5
+    written = db.execute("select (select count(*) from public.conversation_summaries where conversation_id = %s), "
+                         "(select count(*) from public.lead_facts where lead_id = %s)", (conversation, lead)).fetchone()
+    db.commit()
+    assert written is not None and written[0] >= 1 and written[1] >= 1  # the handlers wrote summary and facts
+
+    import asyncio
+
+    result = await asyncio.to_thread(runner.invoke, app, ["leads", "forget", lead, "--json",
+                                                          "--database-url", database])
+    assert result.exit_code == 0, result.stderr
+    assert _readable_anywhere(db, SECRETS) == []
+    settings.cache_clear()
