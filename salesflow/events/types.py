@@ -13,6 +13,7 @@ LEAD_CREATED: Final = "lead.created"
 LEAD_UPDATED: Final = "lead.updated"
 LEAD_STATUS_CHANGED: Final = "lead.status_changed"
 MESSAGE_RECEIVED: Final = "message.received"
+MESSAGE_QUEUED: Final = "message.queued"
 MESSAGE_SENT: Final = "message.sent"
 MESSAGE_STATUS_CHANGED: Final = "message.status_changed"
 CONVERSATION_CREATED: Final = "conversation.created"
@@ -30,6 +31,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     LEAD_STATUS_CHANGED: "A lead moved along the pipeline. Payload: lead_id, from, to, changes.",
     MESSAGE_RECEIVED: "An inbound message was recorded. Payload: conversation_id, lead_id, channel, message_id, "
     "content_type, provider_message_id, received_at.",
+    MESSAGE_QUEUED: "An outbound message was queued for sending (the send job's work). Payload: conversation_id, "
+    "lead_id, channel, message_id, sent_by, queued_at, redelivery.",
     MESSAGE_SENT: "An outbound message reached sent (once per message). Payload: conversation_id, lead_id, channel, "
     "message_id, provider_message_id, sent_by, sent_at, latency_ms.",
     MESSAGE_STATUS_CHANGED: "An outbound message's status moved forward. Payload: conversation_id, lead_id, "
