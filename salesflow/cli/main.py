@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from salesflow.cli import ai, analytics, channels, db, dev, events, leads, listen, run
+from salesflow.cli import ai, analytics, channels, conversations, db, dev, events, leads, listen, run
 
 app = typer.Typer(
     name="salesflow",
@@ -16,6 +16,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(events.app, name="events")
 app.add_typer(dev.app, name="dev")
 app.add_typer(ai.app, name="ai")
+app.add_typer(conversations.app, name="conversations")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(leads.app, name="leads")
 app.add_typer(channels.app, name="channels")

@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 
+from salesflow.db.claims import act_as
+from tests.conftest import ANNA, member_claims
 from tests.conversations.inbound import ACME, engine, event_of, handled, new_lead, receive, scalar
 from tests.polling import wait_until
 
@@ -83,10 +85,10 @@ async def test_a_member_s_value_is_never_overwritten_silently(database: str) -> 
         assert tasks == [("company", "Weber Holding GmbH", "Weber Bau", "conflicts_with_lead")]
 
 
-async def test_an_address_of_another_lead_is_queued_as_a_match_not_merged(database: str) -> None:
+async def test_another_lead_s_address_written_to_a_lead_someone_works_on_waits_for_review(database: str) -> None:
     with psycopg.connect(database) as conn:
-        # Julia Becker (seed) has julia.becker@example.de; a WhatsApp number nobody knew writes it.
-        lead = new_lead(conn, address="+4915199990000")
+        # Julia Becker (seed) has julia.becker@example.de; a lead Anna already works on writes it.
+        lead = new_lead(conn, address="+4915199990000", owner_id=ANNA)
         msg = receive(conn, lead, "Hi, hier ist meine Mail: Julia.Becker@example.de")
         async with engine(database, "conversations.extract_facts"):
             await wait_until(lambda: handled(conn, msg.message_id), in_thread=True)
@@ -139,3 +141,28 @@ async def test_a_new_message_rescores_the_lead_with_its_conversation(database: s
         score, reasons = conn.execute("select score, score_reasons from public.leads where id = %s",
                                       (lead,)).fetchone()  # type: ignore[misc]
         assert score >= 40 and any("Kaufsignale" in r for r in reasons)
+
+
+async def test_a_zero_input_lead_giving_a_known_lead_s_email_is_stitched_to_it_reversibly(database: str) -> None:
+    julia = "10000000-0000-4000-8000-000000000001"  # seed: julia.becker@example.de, no WhatsApp yet
+    with psycopg.connect(database) as conn:
+        stranger = new_lead(conn, address="+4915199990001")
+        msg = receive(conn, stranger, "Hi, hier ist Julia Becker, meine Mail: julia.becker@example.de")
+        async with engine(database, "conversations.extract_facts"):
+            await wait_until(lambda: handled(conn, msg.message_id), in_thread=True)
+        # The number, its conversation and the message are Julia's now; the name she wrote is hers already.
+        owner = "select lead_id::text from public.channel_identities where address = '+4915199990001'"
+        assert scalar(conn, owner) == julia
+        assert scalar(conn, "select lead_id::text from public.conversations where id = %s",
+                      (msg.conversation_id,)) == julia
+        assert scalar(conn, "select lead_id::text from public.messages where id = %s", (msg.message_id,)) == julia
+        link = conn.execute("select id, lead_id::text, previous_lead_id::text, matched_on, linked_by "
+                            "from public.identity_links").fetchall()
+        assert [row[1:] for row in link] == [(julia, stranger, "extraction", "extraction")]
+        assert _tasks(conn, stranger) == [] and _tasks(conn, julia) == []
+        # A wrong match is undone by a member: identity and conversation go back to the lead that wrote.
+        act_as(conn, member_claims(ANNA, ACME))
+        conn.execute("select public.undo_identity_link(%s)", (link[0][0],))
+        conn.commit()
+        assert scalar(conn, owner) == stranger
+        assert scalar(conn, "select lead_id::text from public.messages where id = %s", (msg.message_id,)) == stranger
