@@ -49,14 +49,15 @@ def _create_database(prefix: str = "sf_test") -> str:
 # Migrating a database takes ~1 s and hundreds of tests need a fresh one, so the suite migrates once into a
 # template database named by a hash of everything that shapes it, and copies that per test (~50 ms). The
 # copy is the same bytes `migrations.prepare` wrote; tests of migrating itself use `empty_database`.
-_REPO = Path(__file__).resolve().parent.parent
 _TEMPLATE_LOCK = 0x5F7E3A11  # advisory lock: building or dropping templates (exclusive) vs copying (shared)
 
 
 def _template_name(seed: bool) -> str:
     digest = hashlib.sha256()
-    sources = sorted((_REPO / "supabase" / "migrations").glob("*.sql")) + sorted((_REPO / "salesflow" / "db").glob("*"))
-    sources += [_REPO / "supabase" / "seed.sql"]
+    # The very files `migrations.prepare` reads (found from the imported package, which may be another
+    # checkout than this tests folder's), so a template's name always matches its content.
+    sources = [*sorted(migrations.MIGRATIONS_DIR.glob("*.sql")), migrations.BOOTSTRAP_FILE, migrations.SEED_FILE]
+    sources += sorted(Path(migrations.__file__).parent.glob("*.py"))
     for path in sources:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -70,10 +71,13 @@ def _template_exists(conn: psycopg.Connection[Any], name: str) -> bool:
 
 def _build_template(conn: psycopg.Connection[Any], name: str, seed: bool) -> None:
     """Under the exclusive lock: migrate a scratch database, then rename it into place and mark it a template,
-    so a crash mid-way never leaves a half-migrated template behind. Templates of other migration sets are
-    dropped (no copy is running: copies hold the shared lock)."""
+    so a crash mid-way never leaves a half-migrated template behind. Templates built over an hour ago for
+    other migration sets are dropped (never newer ones: two checkouts testing at once would evict each
+    other's; no copy is running meanwhile, copies hold the shared lock)."""
     for (stale,) in conn.execute(
-        "select datname from pg_database where datistemplate and datname like 'sf\\_tpl\\_%%' and datname <> %s",
+        "select d.datname from pg_database d where d.datistemplate and d.datname like 'sf\\_tpl\\_%%'"
+        " and d.datname <> %s and coalesce(shobj_description(d.oid, 'pg_database'), '0')::float8"
+        " < extract(epoch from now()) - 3600",
         (name,),
     ).fetchall():
         conn.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(stale)))
@@ -84,6 +88,9 @@ def _build_template(conn: psycopg.Connection[Any], name: str, seed: bool) -> Non
         migrations.prepare(with_database(SERVER_URL, scratch), with_seed=seed)
         conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(scratch), sql.Identifier(name)))
         conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))
+        built_at = conn.execute("select extract(epoch from now())::text").fetchone()
+        assert built_at is not None
+        conn.execute(sql.SQL("comment on database {} is {}").format(sql.Identifier(name), sql.Literal(built_at[0])))
     except BaseException:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(scratch)))
         raise
