@@ -40,7 +40,11 @@ select tables_are('public', array[
   'analytics_meetings',
   'analytics_deal_outcomes',
   'analytics_lead_journeys',
-  'analytics_daily_rollups'
+  'analytics_daily_rollups',
+  'sequences',
+  'sequence_steps',
+  'sequence_enrollments',
+  'sequence_step_runs'
 ], 'every table in public has a block in the privilege matrix');
 select functions_are('public', array[
   'ai_lead_context',
@@ -92,7 +96,15 @@ select functions_are('public', array[
   'analytics_touch_credits',
   'analytics_attribution',
   'analytics_touch_paths',
-  'analytics_rebuild'
+  'analytics_rebuild',
+  'enroll_leads',
+  'set_enrollment_state',
+  'complete_sequence_task',
+  'preview_sequence_sends',
+  'sequence_step_context',
+  'sequence_claim_step',
+  'sequence_finish_step',
+  'sequence_schedule_step'
 ], 'every function in public has a block in the privilege matrix');
 
 -- Tables: anon nothing; authenticated what RLS policies exist for; service_role everything.
@@ -265,6 +277,34 @@ select table_privs_are('public', 'identity_links', 'authenticated', array['SELEC
 select table_privs_are('public', 'identity_links', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on identity_links');
 
+-- public.sequences
+select table_privs_are('public', 'sequences', 'anon', '{}'::text[], 'anon has no privileges on sequences');
+select table_privs_are('public', 'sequences', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on sequences');
+select table_privs_are('public', 'sequences', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on sequences');
+
+-- public.sequence_steps
+select table_privs_are('public', 'sequence_steps', 'anon', '{}'::text[], 'anon has no privileges on sequence_steps');
+select table_privs_are('public', 'sequence_steps', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on sequence_steps');
+select table_privs_are('public', 'sequence_steps', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on sequence_steps');
+
+-- public.sequence_enrollments
+select table_privs_are('public', 'sequence_enrollments', 'anon', '{}'::text[], 'anon has no privileges on sequence_enrollments');
+select table_privs_are('public', 'sequence_enrollments', 'authenticated', array['SELECT'],
+  'authenticated may select (changes go through the enrollment RPCs) on sequence_enrollments');
+select table_privs_are('public', 'sequence_enrollments', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on sequence_enrollments');
+
+-- public.sequence_step_runs
+select table_privs_are('public', 'sequence_step_runs', 'anon', '{}'::text[], 'anon has no privileges on sequence_step_runs');
+select table_privs_are('public', 'sequence_step_runs', 'authenticated', array['SELECT'],
+  'authenticated may select (written by the step handler) on sequence_step_runs');
+select table_privs_are('public', 'sequence_step_runs', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on sequence_step_runs');
+
 -- public.lead_review_tasks (written by service code; members decide them through review_lead_task)
 select table_privs_are('public', 'lead_review_tasks', 'anon', '{}'::text[], 'anon has no privileges on lead_review_tasks');
 select table_privs_are('public', 'lead_review_tasks', 'authenticated', array['SELECT'],
@@ -351,11 +391,11 @@ select function_privs_are('public', 'record_inbound_message', array['uuid', 'tex
 select function_privs_are('public', 'record_inbound_message', array['uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'timestamp with time zone', 'text', 'jsonb', 'jsonb', 'text'], 'service_role', array['EXECUTE'],
   'service_role executes record_inbound_message');
 
--- public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb)
-select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute record_status_callback');
-select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb'], 'authenticated', '{}'::text[],
+-- public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb, uuid)
+select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute record_status_callback');
+select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb', 'uuid'], 'authenticated', '{}'::text[],
   'authenticated cannot execute record_status_callback');
-select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb'], 'service_role', array['EXECUTE'],
+select function_privs_are('public', 'record_status_callback', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'jsonb', 'uuid'], 'service_role', array['EXECUTE'],
   'service_role executes record_status_callback');
 
 -- public.connect_channel(text, text, text, text, text, jsonb, uuid) (owners/admins or service code; the function checks)
@@ -404,6 +444,56 @@ select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 't
   'authenticated executes review_lead_task (scoped by the token''s tenant)');
 select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 'text'], 'service_role', array['EXECUTE'],
   'service_role executes review_lead_task');
+
+-- The sequence functions (20261202180300_sequence_functions.sql).
+-- public.enroll_leads: members (their token's tenant) and service code
+select function_privs_are('public', 'enroll_leads', array['uuid', 'uuid[]', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute enroll_leads');
+select function_privs_are('public', 'enroll_leads', array['uuid', 'uuid[]', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes enroll_leads (scoped by the token''s tenant)');
+select function_privs_are('public', 'enroll_leads', array['uuid', 'uuid[]', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes enroll_leads');
+-- public.set_enrollment_state: members (their token's tenant) and service code
+select function_privs_are('public', 'set_enrollment_state', array['text', 'uuid[]', 'uuid', 'text', 'uuid', 'text'], 'anon', '{}'::text[], 'anon cannot execute set_enrollment_state');
+select function_privs_are('public', 'set_enrollment_state', array['text', 'uuid[]', 'uuid', 'text', 'uuid', 'text'], 'authenticated', array['EXECUTE'],
+  'authenticated executes set_enrollment_state (scoped by the token''s tenant)');
+select function_privs_are('public', 'set_enrollment_state', array['text', 'uuid[]', 'uuid', 'text', 'uuid', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes set_enrollment_state');
+-- public.complete_sequence_task: members (their token's tenant) and service code
+select function_privs_are('public', 'complete_sequence_task', array['uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute complete_sequence_task');
+select function_privs_are('public', 'complete_sequence_task', array['uuid', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes complete_sequence_task (scoped by the token''s tenant)');
+select function_privs_are('public', 'complete_sequence_task', array['uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes complete_sequence_task');
+-- public.preview_sequence_sends: members (their token's tenant) and service code
+select function_privs_are('public', 'preview_sequence_sends', array['uuid', 'integer'], 'anon', '{}'::text[], 'anon cannot execute preview_sequence_sends');
+select function_privs_are('public', 'preview_sequence_sends', array['uuid', 'integer'], 'authenticated', array['EXECUTE'],
+  'authenticated executes preview_sequence_sends (scoped by the token''s tenant)');
+select function_privs_are('public', 'preview_sequence_sends', array['uuid', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes preview_sequence_sends');
+-- public.sequence_step_context: service code only (the sequence step handler)
+select function_privs_are('public', 'sequence_step_context', array['uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute sequence_step_context');
+select function_privs_are('public', 'sequence_step_context', array['uuid', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute sequence_step_context (the step handler''s)');
+select function_privs_are('public', 'sequence_step_context', array['uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes sequence_step_context');
+-- public.sequence_claim_step: service code only (the sequence step handler)
+select function_privs_are('public', 'sequence_claim_step', array['uuid', 'uuid', 'uuid', 'timestamp with time zone', 'text', 'text', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'integer', 'text', 'boolean'], 'anon', '{}'::text[], 'anon cannot execute sequence_claim_step');
+select function_privs_are('public', 'sequence_claim_step', array['uuid', 'uuid', 'uuid', 'timestamp with time zone', 'text', 'text', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'integer', 'text', 'boolean'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute sequence_claim_step (the step handler''s)');
+select function_privs_are('public', 'sequence_claim_step', array['uuid', 'uuid', 'uuid', 'timestamp with time zone', 'text', 'text', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'integer', 'text', 'boolean'], 'service_role', array['EXECUTE'],
+  'service_role executes sequence_claim_step');
+-- public.sequence_finish_step: service code only (the sequence step handler)
+select function_privs_are('public', 'sequence_finish_step', array['uuid', 'uuid', 'uuid', 'timestamp with time zone'], 'anon', '{}'::text[], 'anon cannot execute sequence_finish_step');
+select function_privs_are('public', 'sequence_finish_step', array['uuid', 'uuid', 'uuid', 'timestamp with time zone'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute sequence_finish_step (the step handler''s)');
+select function_privs_are('public', 'sequence_finish_step', array['uuid', 'uuid', 'uuid', 'timestamp with time zone'], 'service_role', array['EXECUTE'],
+  'service_role executes sequence_finish_step');
+-- public.sequence_schedule_step: service code only (the sequence step handler)
+select function_privs_are('public', 'sequence_schedule_step', array['uuid', 'uuid', 'integer', 'text', 'integer', 'timestamp with time zone', 'double precision', 'timestamp with time zone', 'text'], 'anon', '{}'::text[], 'anon cannot execute sequence_schedule_step');
+select function_privs_are('public', 'sequence_schedule_step', array['uuid', 'uuid', 'integer', 'text', 'integer', 'timestamp with time zone', 'double precision', 'timestamp with time zone', 'text'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute sequence_schedule_step (the step handler''s)');
+select function_privs_are('public', 'sequence_schedule_step', array['uuid', 'uuid', 'integer', 'text', 'integer', 'timestamp with time zone', 'double precision', 'timestamp with time zone', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes sequence_schedule_step');
 
 -- The send job's functions (20261202110200_send_job_functions.sql): service code only.
 -- public.begin_sending(uuid, uuid, uuid)

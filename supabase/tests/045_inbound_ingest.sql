@@ -115,6 +115,18 @@ select is(public.record_status_callback('cc000000-0000-4000-8000-00000000000a', 
 select throws_ok($$select public.record_status_callback('cc000000-0000-4000-8000-00000000000a', 'q', 'q', 'queued')$$,
   '22023', null, 'a status that is not a provider report is refused');
 
+-- a report echoing our id settles a message whose provider id was lost (left unknown by a crash)
+insert into public.messages (id, conversation_id, direction, body, sent_by, status) values
+  ('e0000000-0000-4000-8000-0000000000f2', 'c0000000-0000-4000-8000-0000000000f1', 'out', 'Termin', 'user', 'unknown');
+select is(public.record_status_callback('cc000000-0000-4000-8000-00000000000a', 'wamid.lost:sent', 'wamid.lost', 'sent',
+            p_message_id => 'e0000000-0000-4000-8000-0000000000f2') ->> 'outcome', 'applied',
+  'a report naming our message id applies to it');
+select results_eq($$select status, provider_message_id from public.messages where id = 'e0000000-0000-4000-8000-0000000000f2'$$,
+  $$values ('sent'::text, 'wamid.lost'::text)$$, 'the message is sent and knows its provider id');
+select is(public.record_status_callback('cc000000-0000-4000-8000-00000000000a', 'wamid.other:sent', 'wamid.other', 'sent',
+            p_message_id => 'e0000000-0000-4000-8000-0000000000f2') ->> 'outcome', 'no_message',
+  'a message that has its provider id is not given another');
+
 -- who may call
 reset role;
 set local role authenticated;

@@ -259,3 +259,37 @@ def test_stored_deliveries_keep_the_raw_body_and_no_credentials(stack: RunningSt
     assert bytes(body) == raw
     assert "x-hub-signature-256" in stored and "authorization" not in stored
     assert outcome == "processed"
+
+
+def test_a_status_echoing_our_message_id_settles_a_message_whose_provider_id_was_lost(stack: RunningStack) -> None:
+    # A crash between Meta's accept and our record left the message `unknown` without its wamid; Meta's
+    # status webhook carries biz_opaque_callback_data = our message id (the send job sets it).
+    [(row,)] = stack.sql(
+        "insert into public.messages (conversation_id, direction, body, sent_by, status) "
+        "select c.id, 'out', 'Ihr Termin', 'user', 'unknown' from public.conversations c "
+        "where c.lead_id = '10000000-0000-4000-8000-000000000005' and c.channel = 'whatsapp' returning id::text")
+    message_id = wamid()
+    body = whatsapp_status(WHATSAPP.external_account_id or "", message_id, "delivered")
+    body["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = row
+    raw = encoded(body)
+    response = post(stack, "whatsapp-webhook", raw, meta_headers(WHATSAPP.secrets["app_secret"], raw))
+    assert response.status_code == 200, response.text
+    assert stack.sql("select status, provider_message_id, sent_at is not null from public.messages where id = %s",
+                     (row,)) == [("delivered", message_id, True)]
+    assert stack.sql("select count(*) from public.events where type = 'message.sent' "
+                     "and payload ->> 'message_id' = %s", (row,)) == [(1,)]
+
+
+def test_callback_data_naming_another_tenants_message_settles_nothing(stack: RunningStack) -> None:
+    stack.sql("insert into public.conversations (tenant_id, lead_id, channel) values (%s, %s, 'whatsapp') "
+              "on conflict do nothing", (NORDLICHT, "20000000-0000-4000-8000-000000000001"))
+    [(row,)] = stack.sql(
+        "insert into public.messages (conversation_id, direction, body, sent_by, status) "
+        "select c.id, 'out', 'Hello', 'user', 'unknown' from public.conversations c "
+        "where c.lead_id = '20000000-0000-4000-8000-000000000001' and c.channel = 'whatsapp' returning id::text")
+    body = whatsapp_status(WHATSAPP.external_account_id or "", wamid(), "read")
+    body["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = row
+    raw = encoded(body)
+    assert post(stack, "whatsapp-webhook", raw, meta_headers(WHATSAPP.secrets["app_secret"], raw)).status_code == 200
+    assert stack.sql("select status, provider_message_id from public.messages where id = %s", (row,)) == [
+        ("unknown", None)]

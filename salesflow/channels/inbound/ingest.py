@@ -154,4 +154,5 @@ class IngestApi:
             "p_connection_id": connection.id, "p_external_id": status.external_id,
             "p_provider_message_id": status.provider_message_id, "p_status": status.status,
             "p_at": _iso(status.at), "p_error_code": status.error_code, "p_error_message": status.error_message,
-            "p_raw_body": base64.b64encode(raw_body).decode(), "p_headers": dict(headers)}))
+            "p_raw_body": base64.b64encode(raw_body).decode(), "p_headers": dict(headers),
+            "p_message_id": status.message_id}))

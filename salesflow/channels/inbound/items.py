@@ -54,6 +54,9 @@ class StatusReport:
     at: datetime | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # our own id of the message, when the provider echoes it (WhatsApp's biz_opaque_callback_data): settles a
+    # message whose provider id was never recorded (a crash between the provider's accept and our record)
+    message_id: str | None = None
 
 
 @dataclass

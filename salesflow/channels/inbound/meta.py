@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -108,6 +109,7 @@ class WaStatus(_Model):
     status: str
     timestamp: str
     recipient_id: str | None = None
+    biz_opaque_callback_data: str | None = None
     errors: list[WaError] = []
 
 
@@ -199,6 +201,16 @@ def _epoch(seconds: str | int | float) -> datetime | None:
     return datetime.fromtimestamp(value, UTC)
 
 
+def _uuid(text: str | None) -> str | None:
+    """`text` if it is a UUID (the send job's message id), else None (someone else's callback data)."""
+    if not text:
+        return None
+    try:
+        return str(UUID(text))
+    except ValueError:
+        return None
+
+
 def _sender(channel: str, raw: str, field: str) -> str:
     try:
         return normalise_address(channel, raw)
@@ -273,7 +285,8 @@ def read_whatsapp(raw_body: bytes) -> Delivery:
                     external_id=f"{status.id}:{status.status}", provider_message_id=status.id,
                     status=_WA_STATUSES.get(status.status), at=_epoch(status.timestamp),
                     error_code=None if problem is None or problem.code is None else str(problem.code),
-                    error_message=None if problem is None else (problem.message or problem.title)))
+                    error_message=None if problem is None else (problem.message or problem.title),
+                    message_id=_uuid(status.biz_opaque_callback_data)))
     return delivery
 
 
