@@ -293,3 +293,30 @@ def test_callback_data_naming_another_tenants_message_settles_nothing(stack: Run
     assert post(stack, "whatsapp-webhook", raw, meta_headers(WHATSAPP.secrets["app_secret"], raw)).status_code == 200
     assert stack.sql("select status, provider_message_id from public.messages where id = %s", (row,)) == [
         ("unknown", None)]
+
+
+def test_instagram_echoes_of_our_sends_are_skipped_and_reads_apply(stack: RunningStack) -> None:
+    before = counts(stack)
+    echo = instagram_message(INSTAGRAM.address, "7000000000000777", text="Danke für Ihre Nachricht!")
+    echo["entry"][0]["messaging"][0]["message"]["is_echo"] = True
+    raw = encoded(echo)
+    response = post(stack, "instagram-webhook", raw, meta_headers(INSTAGRAM.secrets["app_secret"], raw))
+    assert response.status_code == 200 and response.json()["recorded"] == 0
+    assert counts(stack) == before
+
+    mid = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDAx"
+    stack.sql("insert into public.conversations (tenant_id, lead_id, channel) values (%s, %s, 'instagram') "
+              "on conflict do nothing", (ACME, "10000000-0000-4000-8000-000000000003"))
+    [(row,)] = stack.sql(
+        "insert into public.messages (conversation_id, direction, body, sent_by, status, provider_message_id) "
+        "select c.id, 'out', 'Gern!', 'user', 'sent', %s from public.conversations c "
+        "where c.lead_id = '10000000-0000-4000-8000-000000000003' and c.channel = 'instagram' returning id::text",
+        (mid,))
+    read = {"object": "instagram", "entry": [{"id": INSTAGRAM.address, "time": 1_790_000_000_000, "messaging": [{
+        "sender": {"id": "7000000000000123"}, "recipient": {"id": INSTAGRAM.address},
+        "timestamp": 1_790_000_000_000, "read": {"mid": mid}}]}]}
+    raw = encoded(read)
+    response = post(stack, "instagram-webhook", raw, meta_headers(INSTAGRAM.secrets["app_secret"], raw))
+    assert response.status_code == 200, response.text
+    assert stack.sql("select status, extract(epoch from read_at)::bigint from public.messages where id = %s",
+                     (row,)) == [("read", 1_790_000_000)]
