@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from salesflow.cli import ai, analytics, channels, conversations, db, dev, events, leads, listen, run
+from salesflow.cli import ai, analytics, channels, conversations, db, dev, events, leads, listen, messages, run
 
 app = typer.Typer(
     name="salesflow",
@@ -20,6 +20,7 @@ app.add_typer(conversations.app, name="conversations")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(leads.app, name="leads")
 app.add_typer(channels.app, name="channels")
+app.add_typer(messages.app, name="messages")
 app.command("listen")(listen.listen)
 app.command("run")(run.run)
 

@@ -64,6 +64,13 @@ def test_kill_9_inside_provider_calls_never_messages_a_lead_twice(
     assert set(statuses) <= {"sent", "failed", "unknown"}
     assert sum(statuses.values()) == 200
     assert kills_inside_the_call >= 1
+    reconciled = count(outbox_db, "select count(*) from public.messages "
+                                  "where provider_detail ->> 'reconciled' = 'true'")
+    resent_after_not_found = count(outbox_db, "select count(*) from private.message_send_attempts "
+                                              "where outcome = 'not_found'")
+    print(f"kill -9 x3 ({kills_inside_the_call} inside provider calls): {statuses}; "
+          f"requests {sum(provider.counts().values())}; twilio found by look-up {reconciled}; "
+          f"sent after a not-found look-up {resent_after_not_found}")
     # A sent message carries exactly the id the provider gave for that lead.
     rows = outbox_db.execute(
         "select i.address, m.provider_message_id from public.messages m join public.channel_identities i "
