@@ -54,7 +54,7 @@ def _readable_text(ctx: dict[str, Any]) -> str | None:
     """The inbound text worth reading with a model: not an opt-out keyword, not media without a caption."""
     message = ctx["message"]
     body = (message.get("body") or "").strip()
-    if message.get("direction") != "in" or not body or opt_out_keyword(body):
+    if message.get("direction") != "in" or not body or opt_out_keyword(body, message.get("channel") or ""):
         return None
     return body
 
@@ -67,7 +67,7 @@ async def detect_opt_out(event: Event, context: HandlerContext) -> None:
                                       columns=["id", "lead_id", "channel", "direction", "body"], limit=1)
     if not found or found[0]["direction"] != "in":
         return
-    keyword = opt_out_keyword(found[0].get("body"))
+    keyword = opt_out_keyword(found[0].get("body"), found[0]["channel"])
     if keyword is None:
         return
     # The message's lead now (not the payload's): a stitched identity may have moved the conversation.

@@ -89,3 +89,18 @@ async def test_a_sentence_asking_to_stop_records_no_consent(database: str) -> No
             await wait_until(lambda: handled(conn, msg.message_id), in_thread=True)
         assert scalar(conn, "select count(*) from public.consents") == 0
         assert scalar(conn, "select count(*) from public.events where type = 'lead.opted_out'") == 0
+
+
+@pytest.mark.parametrize(("body", "keyword"), [
+    ("STOP\n\nOn Mon, 1 Dec 2026 at 10:00, Acme Sales <anna@acme.test> wrote:\n> Unser Angebot für Sie", "STOP"),
+    ("Abmelden\r\n\r\nAm 01.12.2026 um 10:00 schrieb Acme Sales <anna@acme.test>:\r\n> Angebot", "ABMELDEN"),
+    ("unsubscribe\n-- \nPaul Weber\nWeber Bau GmbH", "UNSUBSCRIBE"),
+    ("Stopp!\n-----Ursprüngliche Nachricht-----\nVon: Acme", "STOPP"),
+    ("Danke, klingt gut\n> STOP", None),  # the keyword is in the quoted mail, not in what the lead wrote
+])
+def test_an_email_reply_is_judged_by_the_lead_s_own_words_above_the_quote(body: str, keyword: str | None) -> None:
+    assert opt_out_keyword(body, "email") == keyword
+
+
+def test_quotes_count_as_words_on_chat_channels() -> None:
+    assert opt_out_keyword("STOP\n> quoted", "whatsapp") is None
