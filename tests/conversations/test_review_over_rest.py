@@ -103,3 +103,22 @@ def test_a_member_of_another_tenant_cannot_read_or_decide_the_tasks_or_facts(
                               params={"id": f"eq.{pending['id']}"}, json={"status": "discarded"})
         assert patched.status_code in (401, 403), patched.text
     assert [t["status"] for t in _tasks(running_stack, ben, lead) if t["id"] == pending["id"]] == ["pending"]
+
+
+def test_owners_set_the_tenant_s_threshold_and_members_cannot(running_stack: RunningStack) -> None:  # noqa: F811
+    anna, ben = _as(running_stack, "anna@acme.test"), _as(running_stack, "ben@acme.test")
+    url = f"{running_stack.url}/rest/v1/tenants"
+    where = {"id": f"eq.{ACME}"}
+    prefer = {"Prefer": "return=representation"}
+    try:
+        by_member = httpx.patch(url, headers={**ben, **prefer}, params=where,
+                                json={"extraction_confidence_threshold": 0.5})
+        assert by_member.status_code == 200 and by_member.json() == []  # the policy leaves it to owners/admins
+        too_high = httpx.patch(url, headers={**anna, **prefer}, params=where,
+                               json={"extraction_confidence_threshold": 1.5})
+        assert too_high.status_code == 400, too_high.text
+        by_owner = httpx.patch(url, headers={**anna, **prefer}, params=where,
+                               json={"extraction_confidence_threshold": 0.9})
+        assert by_owner.status_code == 200 and by_owner.json()[0]["extraction_confidence_threshold"] == 0.9
+    finally:
+        running_stack.sql("update public.tenants set extraction_confidence_threshold = 0.8 where id = %s", (ACME,))
