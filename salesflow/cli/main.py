@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from salesflow.cli import ai, analytics, channels, conversations, db, dev, events, leads, listen, messages, run
+from salesflow.cli import sequences as sequence_commands
 
 app = typer.Typer(
     name="salesflow",
@@ -17,9 +18,10 @@ app.add_typer(events.app, name="events")
 app.add_typer(dev.app, name="dev")
 app.add_typer(ai.app, name="ai")
 app.add_typer(conversations.app, name="conversations")
+app.add_typer(channels.app, name="channels")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(leads.app, name="leads")
-app.add_typer(channels.app, name="channels")
+app.add_typer(sequence_commands.app, name="sequences")
 app.add_typer(messages.app, name="messages")
 app.command("listen")(listen.listen)
 app.command("run")(run.run)

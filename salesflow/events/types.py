@@ -42,9 +42,9 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "conversation_id, lead_id, message_id, tail_tokens.",
     LEAD_OPTED_OUT: "A lead opted out of a channel. Payload: lead_id, channel, consent_id, method, opted_out_at.",
     SEQUENCE_STEP_DUE: "A follow-up sequence step is due (delayed with run_after). Payload: enrollment_id, "
-    "step.",
-    SEQUENCE_STEP_EXECUTED: "A sequence step ran. Payload: enrollment_id, lead_id, step, channel, "
-    "ai_personalized.",
+    "lead_id, sequence_id, step, version.",
+    SEQUENCE_STEP_EXECUTED: "A sequence step ran. Payload: enrollment_id, lead_id, sequence_id, step, channel, "
+    "ai_personalized, message_id, run_id.",
     AUTOPILOT_ACTION_EXECUTED: "Autopilot acted for a lead. Payload: lead_id, action, channel, cost_usd.",
     AI_BUDGET_EXCEEDED: "A tenant reached its monthly AI budget. Payload: period, limit_usd, spent_usd.",
     MEETING_BOOKED: "A meeting with a lead was booked, or recorded as held. Payload: meeting_id, lead_id, "
