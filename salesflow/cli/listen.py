@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import typer
@@ -15,6 +15,7 @@ from salesflow.cli.output import fail
 
 # A module-level import although it loads prometheus_client (~20 ms): EngineSettings.window_seconds is the
 # --window-ms default shown in the help.
+from salesflow.events.context import ServiceFactory
 from salesflow.events.engine import Engine, EngineSettings
 from salesflow.events.registry import HANDLERS_PACKAGE, discover
 from salesflow.settings import Settings, SettingsError, settings
@@ -56,13 +57,15 @@ async def run_engine(
     handler_packages: list[str],
     metrics_port: int | None,
     alongside: Callable[[Engine], Coroutine[Any, Any, None]] | None = None,
+    services: Mapping[str, ServiceFactory] | None = None,
 ) -> Engine:
     """Run an engine on `transport` until it is stopped (signals are installed), optionally with a
-    coroutine running alongside (the demo). Returns the stopped engine."""
+    coroutine running alongside (the demo) and services attached for handlers. Returns the stopped engine."""
     from salesflow.events.http import serve_metrics  # imported here: only --metrics-port serves metrics
 
     registry = discover(handler_packages)
-    engine = Engine(transport.store, transport.data, registry, engine_settings, wakeup=transport.wakeup)
+    engine = Engine(transport.store, transport.data, registry, engine_settings, wakeup=transport.wakeup,
+                    services=services)
     engine.install_signal_handlers()
     server = await serve_metrics(engine, metrics_port) if metrics_port else None
     side: asyncio.Task[None] | None = None

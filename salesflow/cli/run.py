@@ -2,9 +2,19 @@
 demo, keep serving.
 
 The default is the production path: the local Supabase-compatible stack (`salesflow dev`) serves
-PostgREST, Realtime and Auth over the database, the listener runs on the `supabase` transport (Realtime
-wake-up, claims over PostgREST RPC), and the demo signs in as a demo user and creates leads through
-PostgREST like the browser. `--transport postgres` runs the self-hosting path (psycopg, LISTEN/NOTIFY).
+PostgREST, Realtime, Auth and the functions over the database, the listener runs on the `supabase` transport
+(Realtime wake-up, claims over PostgREST RPC), and the demo (salesflow/demo.py) posts a signed WhatsApp webhook
+to `/functions/v1/whatsapp-webhook` and follows the lead it creates to a sent reply.
+
+`--transport postgres` runs the self-hosting path: the listener on psycopg with LISTEN/NOTIFY. Provider
+webhooks still arrive over HTTP at the functions, and a function reaches the database the way an edge function
+does, through PostgREST RPC with the service-role key; so the same local server is started for `/functions/v1`
+and the `/rest/v1` they call (on a free loopback port unless --port is given), and the demo's webhook is the
+same signed HTTP request over TCP as on the supabase transport. (Posting to the function's ASGI app in-process
+would skip the HTTP server but not PostgREST, which the function calls by URL.)
+
+The send job in this process gets `salesflow.demo.offline_adapters`: the demo connection's sends are recorded
+by the outbox adapter; other connections are sent as configured.
 """
 
 from __future__ import annotations
@@ -30,19 +40,22 @@ def run(
     metrics_port: int | None = typer.Option(None, help="Serve /metrics and /health on this port."),
     log_level: str = typer.Option("WARNING", help="Listener log level while the demo prints its lines."),
     transport: str = typer.Option("supabase", help="supabase: local stack + Realtime/PostgREST (the production "
-                                  "path); postgres: direct psycopg with LISTEN/NOTIFY."),
-    port: int | None = typer.Option(None, help="Port of the local stack (default SALESFLOW_DEV_PORT, 54321; "
+                                  "path); postgres: direct psycopg with LISTEN/NOTIFY (the stack serves only the "
+                                  "functions and the PostgREST they call)."),
+    port: int | None = typer.Option(None, help="Port of the local stack (default SALESFLOW_DEV_PORT, 54321, or a free one "
+                                    "with --transport postgres; "
                                     "0 picks a free one)."),
     database_url: str | None = DbUrl,
 ) -> None:
     """Prepare the database (bootstrap, migrations, seed), start the local Supabase-compatible stack and
     the listener on it, and run the demo; then keep serving until Ctrl-C (or exit after the demo with
-    --demo). --transport postgres skips the stack and listens with LISTEN/NOTIFY."""
+    --demo). --transport postgres listens with LISTEN/NOTIFY and serves only what webhooks need."""
     # imported here: the command line starts without the demo, the devstack server (starlette, uvicorn,
     # websockets), the supabase SDK and the database driver
     from salesflow.db import migrations
-    from salesflow.demo import BrowserPath, DemoOutcome, run_demo_async
+    from salesflow.demo import DemoOutcome, DemoStack, offline_adapters, run_demo
     from salesflow.devstack import DevStack
+    from salesflow.handlers.sending import ADAPTERS_SERVICE
     from salesflow.transports.supabase import open_supabase
 
     if demo and skip_demo:
@@ -68,41 +81,47 @@ def run(
     engine_settings = build_settings(concurrency, 100, 60.0, 5.0, 20.0, 2.0)
     outcome: list[DemoOutcome] = []
 
-    browser: list[BrowserPath] = []
+    stacks: list[DemoStack] = []
 
     async def alongside(engine: Engine) -> None:
-        path = "Realtime wake-up, claims over PostgREST RPC" if browser else "LISTEN/NOTIFY"
+        path = "Realtime wake-up, claims over PostgREST RPC" if transport == "supabase" else "LISTEN/NOTIFY"
         typer.echo(f"listener: running as {engine.worker} (transport {transport}, {path})")
         if skip_demo:
             return
-        result = await run_demo_async(loc.url, typer.echo, browser=browser[0] if browser else None)
+        result = await run_demo(loc.url, engine.data, stacks[0], typer.echo)
         outcome.append(result)
         typer.echo(
             f"demo: {result.processed} of {result.events} events processed"
             + (f", {result.failed} failed" if result.failed else "")
             + (f", {result.unfinished} unfinished" if result.unfinished else "")
+            + (f"; {result.problem}" if result.problem else "")
         )
         if demo:
             engine.stop()
         else:
             typer.echo("listening for events; Ctrl-C to stop")
 
+    services = {ADAPTERS_SERVICE: lambda _context: offline_adapters}
+
     async def main() -> None:
-        if transport == "postgres":
-            await run_engine(open_postgres(loc.url), engine_settings, [HANDLERS_PACKAGE], metrics_port, alongside)
-            return
-        stack = DevStack(loc.url, port=cfg.SALESFLOW_DEV_PORT if port is None else port)
+        default_port = 0 if transport == "postgres" else cfg.SALESFLOW_DEV_PORT
+        stack = DevStack(loc.url, port=default_port if port is None else port)
         try:
             await stack.start()
         except OSError as exc:
             fail(f"--port: cannot listen on {stack.host}:{stack.requested_port} ({exc.strerror or exc}); "
                  "is `salesflow dev` already running? Use --port 0 for a free port.", code=1)
-        typer.echo("local stack (Supabase-compatible):")
-        _print(describe(stack.url, stack.anon_key, stack.service_role_key))
-        browser.append(BrowserPath(stack.url, stack.anon_key, stack.service_role_key))
-        bus: Transport = open_supabase(stack.url, stack.service_role_key)
+        stacks.append(DemoStack(stack.url, stack.anon_key, stack.service_role_key, browser=transport == "supabase"))
         try:
-            await run_engine(bus, engine_settings, [HANDLERS_PACKAGE], metrics_port, alongside)
+            if transport == "postgres":
+                typer.echo(f"functions: {stack.url}/functions/v1 (provider webhooks; they call {stack.url}/rest/v1)")
+                await run_engine(open_postgres(loc.url), engine_settings, [HANDLERS_PACKAGE], metrics_port, alongside,
+                                 services)
+                return
+            typer.echo("local stack (Supabase-compatible):")
+            _print(describe(stack.url, stack.anon_key, stack.service_role_key))
+            bus: Transport = open_supabase(stack.url, stack.service_role_key)
+            await run_engine(bus, engine_settings, [HANDLERS_PACKAGE], metrics_port, alongside, services)
         finally:
             await stack.stop()
 

@@ -10,11 +10,14 @@ import psycopg
 import pytest
 
 from salesflow.settings import PROJECT_ROOT
+from tests.e2e.demo_story import demo_story
 
 
 @pytest.mark.parametrize("transport", ["supabase", "postgres"])
-def test_scripts_run_demo_processes_every_demo_event(empty_database: str, transport: str) -> None:
-    """The default is the production path (local stack, Realtime, PostgREST, a signed-in demo user)."""
+def test_scripts_run_demo_follows_a_signed_whatsapp_webhook_to_a_sent_reply(empty_database: str,
+                                                                           transport: str) -> None:
+    """The default is the production path (local stack, Realtime, PostgREST, a signed-in demo member); postgres is
+    the self-hosting path (LISTEN/NOTIFY), with the same signed webhook over HTTP to the same function."""
     env = {**os.environ, "DATABASE_URL": empty_database, "SALESFLOW_DEV_PORT": "0"}
     env.pop("SUPABASE_URL", None)
     args = ["--demo"] if transport == "supabase" else ["--demo", "--transport", "postgres"]
@@ -27,23 +30,17 @@ def test_scripts_run_demo_processes_every_demo_event(empty_database: str, transp
     done = re.search(r"demo: (\d+) of (\d+) events processed", output)
     assert done, output
     assert done[1] == done[2] and int(done[2]) > 0, output
+    assert re.search(r"POST http://127\.0\.0\.1:\d+/functions/v1/whatsapp-webhook .*: HTTP 200", output), output
     if transport == "supabase":
         assert "signed in as anna@acme.test" in output
-        assert "created through PostgREST" in output
-    # Not only what the script says: the database shows the demo's leads, their events all processed by
-    # the project's handlers (each lead scored, its touchpoints recorded).
+        assert "moved the lead to qualified through PostgREST" in output
+    # Not only what the script says: the rows and events tell the same story (demo_story asserts it).
+    (lead,) = demo_story(empty_database)
+    assert int(done[2]) == len(lead["events"]), (output, lead["events"])
     with psycopg.connect(empty_database) as conn:
-        leads = conn.execute("select id, scored_at is not null from public.leads where 'demo' = any(tags) "
-                             "and name like '%%Demo%%'").fetchall()
-        assert leads, output
-        assert all(scored for _, scored in leads), leads
-        ids = [str(lead_id) for lead_id, _ in leads]
-        states = dict(conn.execute("select status, count(*) from public.events where ordering_key = any(%s) "
-                                   "group by 1", (ids,)).fetchall())
-        assert set(states) == {"processed"} and states["processed"] >= 3 * len(ids), states
-        touched = conn.execute("select count(distinct lead_id) from public.analytics_events "
-                               "where lead_id = any(%s::uuid[])", (ids,)).fetchone()
-        assert touched == (len(ids),)
+        touched = conn.execute("select count(*) from public.analytics_events where lead_id = %s",
+                               (lead["id"],)).fetchone()
+    assert touched is not None and touched[0] >= 2  # its source touchpoint and the reply's
 
 
 def test_readme_starts_with_the_two_commands() -> None:
