@@ -69,7 +69,7 @@ select is((select schedule_version from public.sequence_enrollments where lead_i
 select is((select count(*)::int from public.preview_sequence_sends('5e000000-0000-4000-8000-0000000000a1')), 2,
   'the preview lists the two planned sends');
 select throws_ok($$select public.enroll_leads('5e000000-0000-4000-8000-0000000000b1', array['10000000-0000-4000-8000-000000000003']::uuid[])$$,
-  'P0002', 'enroll_leads.p_sequence_id: there is no sequence 5e000000-0000-4000-8000-0000000000b1 in your tenant',
+  '22023', 'enroll_leads.p_sequence_id: there is no sequence 5e000000-0000-4000-8000-0000000000b1 in your tenant',
   'a member of A cannot enrol into B''s sequence');
 select throws_ok($$select public.sequence_step_context('11111111-1111-4111-8111-111111111111', '5e000000-0000-4000-8000-0000000000a1')$$,
   '42501', null, 'members cannot call the step handler''s functions');
