@@ -44,7 +44,9 @@ select tables_are('public', array[
   'sequences',
   'sequence_steps',
   'sequence_enrollments',
-  'sequence_step_runs'
+  'sequence_step_runs',
+  'autopilot_settings',
+  'autopilot_actions'
 ], 'every table in public has a block in the privilege matrix');
 select functions_are('public', array[
   'ai_lead_context',
@@ -104,7 +106,12 @@ select functions_are('public', array[
   'sequence_step_context',
   'sequence_claim_step',
   'sequence_finish_step',
-  'sequence_schedule_step'
+  'sequence_schedule_step',
+  'autopilot_decide',
+  'autopilot_context',
+  'inbox',
+  'lead_best_contact_hours',
+  'inbox_apply_signal'
 ], 'every function in public has a block in the privilege matrix');
 
 -- Tables: anon nothing; authenticated what RLS policies exist for; service_role everything.
@@ -312,6 +319,20 @@ select table_privs_are('public', 'lead_review_tasks', 'authenticated', array['SE
 select table_privs_are('public', 'lead_review_tasks', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on lead_review_tasks');
 
+-- public.autopilot_settings (members read; owners and admins write, by policy)
+select table_privs_are('public', 'autopilot_settings', 'anon', '{}'::text[], 'anon has no privileges on autopilot_settings');
+select table_privs_are('public', 'autopilot_settings', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on autopilot_settings');
+select table_privs_are('public', 'autopilot_settings', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on autopilot_settings');
+
+-- public.autopilot_actions (written by service code; members decide drafts through autopilot_decide)
+select table_privs_are('public', 'autopilot_actions', 'anon', '{}'::text[], 'anon has no privileges on autopilot_actions');
+select table_privs_are('public', 'autopilot_actions', 'authenticated', array['SELECT'],
+  'authenticated may select on autopilot_actions');
+select table_privs_are('public', 'autopilot_actions', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on autopilot_actions');
+
 -- Functions: the event engine's and the AI orchestrator's API are for service code only.
 
 -- public.ai_lead_context(uuid, uuid)
@@ -438,12 +459,46 @@ select function_privs_are('public', 'record_opt_out', array['uuid', 'uuid', 'tex
   'authenticated cannot execute record_opt_out (the unsubscribe function writes it with the service key)');
 select function_privs_are('public', 'record_opt_out', array['uuid', 'uuid', 'text', 'text', 'text', 'uuid'], 'service_role', array['EXECUTE'],
   'service_role executes record_opt_out');
+-- public.autopilot_decide(uuid, text, text, uuid): members decide their tenant's drafts
+select function_privs_are('public', 'autopilot_decide', array['uuid', 'text', 'text', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute autopilot_decide');
+select function_privs_are('public', 'autopilot_decide', array['uuid', 'text', 'text', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes autopilot_decide (scoped by the token''s tenant)');
+select function_privs_are('public', 'autopilot_decide', array['uuid', 'text', 'text', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes autopilot_decide');
+
+-- public.autopilot_context(uuid, uuid): the autopilot handler's view of one message (service code only)
+select function_privs_are('public', 'autopilot_context', array['uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute autopilot_context');
+select function_privs_are('public', 'autopilot_context', array['uuid', 'uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute autopilot_context');
+select function_privs_are('public', 'autopilot_context', array['uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes autopilot_context');
+
 -- public.review_lead_task(uuid, text, text): members decide their tenant's review tasks
 select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 'text'], 'anon', '{}'::text[], 'anon cannot execute review_lead_task');
 select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 'text'], 'authenticated', array['EXECUTE'],
   'authenticated executes review_lead_task (scoped by the token''s tenant)');
 select function_privs_are('public', 'review_lead_task', array['uuid', 'text', 'text'], 'service_role', array['EXECUTE'],
   'service_role executes review_lead_task');
+
+-- The inbox (20261202200100_inbox_priority.sql, 20261202200200_inbox_apply_signal.sql).
+-- public.inbox(boolean, integer, integer, uuid, uuid) (security invoker: members under RLS)
+select function_privs_are('public', 'inbox', array['boolean', 'integer', 'integer', 'uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute inbox');
+select function_privs_are('public', 'inbox', array['boolean', 'integer', 'integer', 'uuid', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes inbox (RLS decides what it reads)');
+select function_privs_are('public', 'inbox', array['boolean', 'integer', 'integer', 'uuid', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes inbox');
+-- public.lead_best_contact_hours(uuid, integer) (security invoker: members under RLS)
+select function_privs_are('public', 'lead_best_contact_hours', array['uuid', 'integer'], 'anon', '{}'::text[], 'anon cannot execute lead_best_contact_hours');
+select function_privs_are('public', 'lead_best_contact_hours', array['uuid', 'integer'], 'authenticated', array['EXECUTE'],
+  'authenticated executes lead_best_contact_hours (RLS decides what it reads)');
+select function_privs_are('public', 'lead_best_contact_hours', array['uuid', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes lead_best_contact_hours');
+-- public.inbox_apply_signal(uuid, uuid, text, text, integer): the inbox handler (service code) only
+select function_privs_are('public', 'inbox_apply_signal', array['uuid', 'uuid', 'text', 'text', 'integer'], 'anon', '{}'::text[], 'anon cannot execute inbox_apply_signal');
+select function_privs_are('public', 'inbox_apply_signal', array['uuid', 'uuid', 'text', 'text', 'integer'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute inbox_apply_signal');
+select function_privs_are('public', 'inbox_apply_signal', array['uuid', 'uuid', 'text', 'text', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes inbox_apply_signal');
 
 -- The sequence functions (20261202180300_sequence_functions.sql).
 -- public.enroll_leads: members (their token's tenant) and service code
