@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from salesflow.events import types as t
 from salesflow.events.engine import Engine, EngineSettings
 from salesflow.events.registry import Registry
 from salesflow.handlers import sequences as handlers
-from salesflow.transports import open_postgres
+from salesflow.transports import Transport, open_postgres
 from tests.engines import FAST
 
 ACME = "11111111-1111-4111-8111-111111111111"
@@ -143,11 +143,11 @@ def sequence_registry() -> Registry:
 
 
 @contextlib.asynccontextmanager
-async def sequences_running(url: str, clock: Clock, engines: int = 1,
-                            registry: Registry | None = None) -> AsyncIterator[list[Engine]]:
-    """`engines` engines (each its own transport, as separate listeners would be) running the sequence
-    handlers with `clock`, in this event loop."""
-    transports = [open_postgres(url) for _ in range(engines)]
+async def sequences_running(url: str, clock: Clock, engines: int = 1, registry: Registry | None = None,
+                            transport: Callable[[], Transport] | None = None) -> AsyncIterator[list[Engine]]:
+    """`engines` engines (each its own transport, as separate listeners would be; postgres unless `transport`
+    makes another) running the sequence handlers with `clock`, in this event loop."""
+    transports = [transport() if transport else open_postgres(url) for _ in range(engines)]
     running = [
         Engine(tr.store, tr.data, registry or sequence_registry(),
                EngineSettings(**{**FAST, "poll_interval": 0.2, "worker": f"seq-{i}"}), wakeup=tr.wakeup,
