@@ -92,3 +92,14 @@ def test_a_bad_file_exits_2_naming_the_step_and_field_and_writes_nothing(
         assert expected in result.output, result.output
     row = seq_db.execute("select count(*) from public.sequences").fetchone()
     assert row is not None and row[0] == 0
+
+
+def test_the_documented_example_is_a_valid_sequence() -> None:
+    import yaml
+
+    from salesflow.sequences.models import SequenceSpec
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sequences.md").read_text(encoding="utf-8")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = SequenceSpec.model_validate(yaml.safe_load(example))
+    assert [s.kind for s in spec.steps] == ["message", "ai_message", "task", "message"]
