@@ -39,8 +39,10 @@ def test_kill_9_inside_provider_calls_never_messages_a_lead_twice(
     for _, address in sms + whatsapp:
         if rng.random() < 0.25:
             provider.script[address.lstrip("+")] = ["stall"]
-    ids = [queue(outbox_db, lead, "sms", f"Ihr Angebot Nr. {n}") for n, (lead, _) in enumerate(sms)]
-    ids += [queue(outbox_db, lead, "whatsapp", f"Hallo, hier ist Angebot {n}") for n, (lead, _) in enumerate(whatsapp)]
+    ids: list[str] = []
+    for n, ((sms_lead, _), (wa_lead, _)) in enumerate(zip(sms, whatsapp, strict=True)):  # interleaved: kills hit both
+        ids.append(queue(outbox_db, sms_lead, "sms", f"Ihr Angebot Nr. {n}"))
+        ids.append(queue(outbox_db, wa_lead, "whatsapp", f"Hallo, hier ist Angebot {n}"))
     done = "select count(*) from public.messages where direction = 'out' and status in ('sent', 'failed', 'unknown')"
 
     kills_inside_the_call = 0
