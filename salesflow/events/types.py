@@ -45,7 +45,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "lead_id, sequence_id, step, version.",
     SEQUENCE_STEP_EXECUTED: "A sequence step ran. Payload: enrollment_id, lead_id, sequence_id, step, channel, "
     "ai_personalized, message_id, run_id.",
-    AUTOPILOT_ACTION_EXECUTED: "Autopilot acted for a lead. Payload: lead_id, action, channel, cost_usd.",
+    AUTOPILOT_ACTION_EXECUTED: "Autopilot acted for a lead (its message is queued). Payload: action_id, lead_id, "
+    "action, channel, cost_usd, latency_ms, scenario, prompt_version, mode, verdict, message_id.",
     AI_BUDGET_EXCEEDED: "A tenant reached its monthly AI budget. Payload: period, limit_usd, spent_usd.",
     MEETING_BOOKED: "A meeting with a lead was booked, or recorded as held. Payload: meeting_id, lead_id, "
     "starts_at, booked_at, held_at, booked_by.",
