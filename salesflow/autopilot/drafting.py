@@ -1,6 +1,10 @@
 """One inbound message through the autopilot: context, AI draft, guards, the recorded action, and in auto mode
 the send (through `queue_message`, the one way to send).
 
+Scenarios: `reply_suggestion` on the memory context writes the draft and reads the intent (the confidence comes
+from the intent, CONFIDENCE_BY_INTENT); a price objection is answered by `objection_price` (alternatives, never
+a discount); a draft left to a person carries `next_best_action`'s suggestion among its reasons.
+
 The action is keyed by its trigger message (unique in SQL), so a redelivered message.received drafts and pays
 nothing new; an action left `drafted` by a crash before its send is sent on the redelivery (the message's
 idempotency key is the action's id, so it is queued once).
@@ -95,6 +99,21 @@ async def _ask_ai(ai: Any, data: TenantData, ctx: dict[str, Any], text: str,
             CONFIDENCE_BY_INTENT.get(intent, 0.5), cost, intent == "objection")
 
 
+async def _next_best_action(ai: Any, data: TenantData, lead_id: str, event_id: str | None) -> tuple[str | None, float]:
+    """For the person who decides: the next_best_action scenario's suggestion as one reason line, and its cost.
+    A failure here costs the draft nothing (the draft is there; the suggestion is a help)."""
+    try:
+        result = await ai.run("next_best_action", tenant_id=str(data.tenant_id), lead_id=lead_id, event_id=event_id)
+    except StoreUnavailable:
+        raise
+    except (AIError, ValueError) as failure:
+        log.info("autopilot: no next best action", extra={"lead_id": lead_id, "error": type(failure).__name__})
+        return None, 0.0
+    out = result.output
+    return (f"next best action: {out.action} ({out.channel}, {out.priority}, by {out.due_date})",
+            result.cost_usd)
+
+
 async def draft_for_message(data: TenantData, ai: Any, message_id: str | UUID, *, event_id: str | None = None,
                             now: datetime | None = None) -> AutopilotOutcome:
     """Run the autopilot on one inbound message: record an action and queue or send its draft by mode.
@@ -154,6 +173,10 @@ async def draft_for_message(data: TenantData, ai: Any, message_id: str | UUID, *
                status="drafted" if verdict.outcome == "send" else "queued_for_approval")
     if verdict.outcome != "send":
         row["final_text"] = None
+        suggestion, extra = await _next_best_action(ai, data, message["lead_id"], event_id)
+        if suggestion:
+            row["reasons"] = [*row["reasons"], suggestion]
+            row["cost_usd"] = round(cost + extra, 6)
     inserted = await data.insert("autopilot_actions", [row], on_conflict=["tenant_id", "trigger_message_id"],
                                  ignore_duplicates=True)
     if not inserted:  # a concurrent delivery recorded it first

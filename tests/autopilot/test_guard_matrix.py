@@ -70,6 +70,8 @@ async def test_the_guard_matrix_decides_draft_or_send(database: str, case: str, 
             assert event["action"] == "reply" and event["channel"] == "whatsapp" and event["latency_ms"] >= 0
         else:
             assert sent == [] and executed_events(conn, lead) == []
+            # The person deciding gets the next best action beside the draft.
+            assert any(r.startswith("next best action: ") for r in action["reasons"]), action["reasons"]
 
 
 async def test_a_first_contact_always_waits_for_a_person(database: str) -> None:
