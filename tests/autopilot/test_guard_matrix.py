@@ -149,3 +149,37 @@ async def test_channel_and_lead_overrides_beat_the_tenant_setting(database: str)
         assert (action_a["mode"], action_a["status"]) == ("assist", "queued_for_approval")
         assert (action_b["mode"], action_b["status"]) == ("auto", "sent")
         assert str(action_b["tenant_id"]) == ACME
+
+
+async def test_a_price_objection_is_answered_with_alternatives_for_a_person_to_send(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        set_settings(conn, mode="auto", min_confidence=0)
+        lead = known_lead(conn)
+        async with autopilot(database):
+            msg = await answered(conn, lead, "Ehrlich gesagt ist uns das zu teuer.")
+        action = action_of(conn, msg.message_id)
+        assert action is not None and action["scenario"] == "objection_price"
+        assert action["status"] == "queued_for_approval"
+        assert {"sensitive_topic", "objection"} <= set(action["guards"])
+        assert "Paket" in action["draft"] and "Rabatt" not in action["draft"]
+        assert autopilot_messages(conn, lead) == []
+
+
+async def test_an_opt_out_keyword_gets_no_draft_and_costs_nothing(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        set_settings(conn, mode="auto", min_confidence=0)
+        lead = known_lead(conn)
+        async with autopilot(database):
+            msg = await answered(conn, lead, "STOP")
+        assert action_of(conn, msg.message_id) is None
+        assert conn.execute("select count(*) from public.ai_usage where lead_id = %s", (lead,)).fetchone() == (0,)
+
+
+async def test_an_english_speaking_lead_gets_an_english_draft(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        set_settings(conn, mode="assist")
+        lead = known_lead(conn, locale="en")
+        async with autopilot(database):
+            msg = await answered(conn, lead, "Could we have a short call on Tuesday?")
+        action = action_of(conn, msg.message_id)
+        assert action is not None and action["draft"].startswith("Gladly")
