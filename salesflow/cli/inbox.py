@@ -134,3 +134,42 @@ def reply(
         print_json(shown)
     else:
         typer.echo(f"queued message {shown['id']} to lead {shown['lead_id']} on {shown['channel']}")
+
+
+async def _persistence(url: str, tenant: uuid.UUID, channel: str, locale: str) -> str:
+    from salesflow.inbox.persistence import ensure_persistence_sequence
+    from salesflow.transports.postgres import PostgresTenantDataFactory
+
+    factory = PostgresTenantDataFactory(url, pool_size=2)
+    try:
+        return await ensure_persistence_sequence(factory.for_tenant(tenant), channel, locale)
+    finally:
+        await factory.close()
+
+
+@app.command("persistence-sequence")
+def persistence_sequence(
+    tenant: str | None = typer.Option(None, "--tenant", help="The tenant (default: the only one)."),
+    channel: str = typer.Option("whatsapp", "--channel", help="The DMs' channel: whatsapp, instagram, sms, email."),
+    locale: str = typer.Option("de", "--locale", help="de or en."),
+    database_url: str | None = DbUrl,
+    json_output: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create (once) the default four-phase persistence sequence: first contact task at 0 h, trust at 48 h,
+    clarity at 120 h, pivot at 288 h. Prints its id; enroll leads with `salesflow sequences enroll`."""
+    import psycopg
+
+    from salesflow.conversations.vocabulary import MESSAGE_CHANNELS
+
+    if channel not in MESSAGE_CHANNELS:
+        fail(f"--channel: must be one of {', '.join(MESSAGE_CHANNELS)} (got {channel!r})")
+    if locale not in ("de", "en"):
+        fail(f"--locale: must be de or en (got {locale!r})")
+    url = database(database_url).url
+    with psycopg.connect(url, autocommit=True) as conn:
+        tenant_id = _tenant(conn, tenant)
+    sequence_id = asyncio.run(_persistence(url, tenant_id, channel, locale))
+    if json_output or not is_terminal():
+        print_json({"sequence_id": sequence_id, "channel": channel, "locale": locale})
+    else:
+        typer.echo(f"persistence sequence {sequence_id} ({channel}, {locale})")

@@ -333,6 +333,14 @@ select table_privs_are('public', 'autopilot_actions', 'authenticated', array['SE
 select table_privs_are('public', 'autopilot_actions', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on autopilot_actions');
 
+-- public.autopilot_queue, public.autopilot_prompt_feedback (views, security_invoker: members under RLS)
+select table_privs_are('public', 'autopilot_queue', 'anon', '{}'::text[], 'anon has no privileges on autopilot_queue');
+select table_privs_are('public', 'autopilot_queue', 'authenticated', array['SELECT'],
+  'authenticated may select on autopilot_queue');
+select table_privs_are('public', 'autopilot_prompt_feedback', 'anon', '{}'::text[], 'anon has no privileges on autopilot_prompt_feedback');
+select table_privs_are('public', 'autopilot_prompt_feedback', 'authenticated', array['SELECT'],
+  'authenticated may select on autopilot_prompt_feedback');
+
 -- Functions: the event engine's and the AI orchestrator's API are for service code only.
 
 -- public.ai_lead_context(uuid, uuid)

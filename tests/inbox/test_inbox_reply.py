@@ -97,8 +97,17 @@ def test_the_cli_lists_by_priority_and_replies(db: Conn, database: str) -> None:
     ([], "--tenant"),  # the seed has two tenants: which one?
     (["reply", "not-a-uuid", "--text", "x"], "conversation_id"),
     (["reply", str(uuid.uuid4()), "--text", "x"], "conversation_id"),
+    (["persistence-sequence", "--tenant", ACME, "--channel", "fax"], "--channel"),
+    (["persistence-sequence", "--tenant", ACME, "--locale", "fr"], "--locale"),
 ])
 def test_the_cli_refuses_bad_input_naming_the_field(database: str, args: list[str], field: str) -> None:
     answer = cli(database, *args)
     assert answer.returncode == 2
     assert answer.stderr.startswith(f"error: {field}: ")
+
+
+def test_the_cli_creates_the_persistence_sequence_once(database: str) -> None:
+    first = cli(database, "persistence-sequence", "--tenant", ACME, "--json")
+    assert first.returncode == 0, first.stderr
+    again = cli(database, "persistence-sequence", "--tenant", ACME, "--json")
+    assert json.loads(again.stdout)["sequence_id"] == json.loads(first.stdout)["sequence_id"]
