@@ -93,6 +93,21 @@ select results_eq($$select body, sent_by, sent_by_user_id::text from public.mess
 select is((select count(*)::int from public.events where type = 'autopilot.action_executed'), 2,
   'each sent action published autopilot.action_executed');
 
+-- The dashboard's views, as Ben: the queue holds neither decided nor expired drafts; feedback per version.
+set local role authenticated;
+select set_config('request.jwt.claims',
+  '{"sub":"a0000000-0000-4000-8000-000000000002","role":"authenticated","tenant_id":"11111111-1111-4111-8111-111111111111"}', true);
+select is((select count(*)::int from public.autopilot_queue), 0, 'decided and expired drafts leave the queue');
+select results_eq($$select scenario, prompt_version, actions::int, approved::int, edited::int, expired::int,
+  mean_edit_distance::float8 from public.autopilot_prompt_feedback$$,
+  $$values ('reply_suggestion', 1, 3, 1, 1, 1, 6::float8)$$, 'feedback per prompt version');
+reset role;
+set local role authenticated;
+select set_config('request.jwt.claims',
+  '{"sub":"b0000000-0000-4000-8000-000000000001","role":"authenticated","tenant_id":"22222222-2222-4222-8222-222222222222"}', true);
+select is((select count(*)::int from public.autopilot_prompt_feedback), 0, 'B sees none of A''s feedback');
+reset role;
+
 -- Anna (owner of A) changes settings.
 set local role authenticated;
 select set_config('request.jwt.claims',

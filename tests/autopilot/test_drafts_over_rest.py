@@ -49,6 +49,8 @@ def test_a_member_of_b_neither_reads_nor_approves_a_s_drafts(running_stack: Runn
     bea = _as(running_stack, "bea@nordlicht.test")
     seen = httpx.get(f"{running_stack.url}/rest/v1/autopilot_actions", headers=bea, params={"select": "id,draft"})
     assert seen.status_code == 200 and seen.json() == []
+    queue = httpx.get(f"{running_stack.url}/rest/v1/autopilot_queue", headers=bea, params={"select": "id"})
+    assert queue.status_code == 200 and queue.json() == []
     refused = _decide(running_stack, bea, action, "approved")
     assert refused.status_code == 404, refused.text
     assert "no autopilot draft" in refused.json()["message"]
@@ -64,6 +66,9 @@ def test_a_member_of_a_approves_a_draft_with_one_call(running_stack: RunningStac
     listed = httpx.get(f"{running_stack.url}/rest/v1/autopilot_actions", headers=ben,
                        params={"select": "id,draft,status", "status": "eq.queued_for_approval", "id": f"eq.{action}"})
     assert listed.json() == [{"id": action, "draft": "Gern, Donnerstag 14 Uhr?", "status": "queued_for_approval"}]
+    queue = httpx.get(f"{running_stack.url}/rest/v1/autopilot_queue", headers=ben,
+                      params={"select": "id,confidence", "id": f"eq.{action}"})
+    assert queue.json() == [{"id": action, "confidence": 0.9}]
     approved = _decide(running_stack, ben, action, "approved")
     assert approved.status_code == 200, approved.text
     body = approved.json()
