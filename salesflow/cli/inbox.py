@@ -23,7 +23,7 @@ app = typer.Typer(help="The DM inbox: conversations of every channel by priority
 
 COLUMNS = ("conversation_id", "lead_id", "lead_name", "channel", "inbox_status", "status", "priority", "reasons",
            "unread_count", "last_message_preview", "last_message_direction", "last_message_at", "last_inbound_at",
-           "snoozed_until", "lead_score")
+           "snoozed_until", "lead_score", "draft_action_id", "draft_text")
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
