@@ -56,3 +56,21 @@ def test_anon_and_members_cannot_call_the_signal_function(running_stack: Running
     assert applied.status_code in (401, 403, 404)
     assert running_stack.sql("select inbox_status from public.conversations where id = %s",
                              (conversation,)) == [("replied",)]
+
+
+def test_a_member_archives_a_conversation_and_it_leaves_the_inbox(running_stack: RunningStack) -> None:  # noqa: F811
+    _, conversation = _acme_conversation(running_stack, "Danke, passt alles")
+    ben = running_stack.sign_in("ben@acme.test")["access_token"]
+    bea = running_stack.sign_in("bea@nordlicht.test")["access_token"]
+    theirs = httpx.patch(f"{running_stack.url}/rest/v1/conversations", headers=running_stack.headers(bea),
+                         params={"id": f"eq.{conversation}"}, json={"inbox_status": "archived"})
+    assert theirs.status_code in (200, 204)
+    assert any(r["conversation_id"] == conversation for r in _inbox(running_stack, ben).json()), \
+        "another tenant's member changed nothing"
+    archived = httpx.patch(f"{running_stack.url}/rest/v1/conversations", headers=running_stack.headers(ben),
+                           params={"id": f"eq.{conversation}"}, json={"inbox_status": "archived"})
+    assert archived.status_code in (200, 204), archived.text
+    assert all(r["conversation_id"] != conversation for r in _inbox(running_stack, ben).json())
+    refused = httpx.patch(f"{running_stack.url}/rest/v1/conversations", headers=running_stack.headers(ben),
+                          params={"id": f"eq.{conversation}"}, json={"inbox_status": "waiting"})
+    assert refused.status_code == 400 and "inbox_status" in refused.text
