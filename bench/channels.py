@@ -29,8 +29,8 @@
     the bench's clock before the POST (one machine, one clock). Measured for a returning sender (its identity
     exists; a sender of its own whose first contact is in the warm-up, so its conversation grows to `--handled`
     messages with the listener keeping its summaries) and for first contacts (Zero-Input: a new lead each).
-    Target: p50 <= 30 ms (returning sender). Events finished in one claim window share their finish time, so
-    the D1 time is that of the event's slowest handler.
+    Target: p50 <= 30 ms (returning sender). An event's deliveries are recorded when the event finishes, so the
+    D1 time is that of the event's slowest handler; each handler's own time (`duration_ms`, p50) is printed.
 (c) Memory context for a lead with 10,000 messages: bench/channels_memory.py's `fill` and `measure` (one
     `public.lead_memory` call through the handlers' TenantData, fitted to the budget) in this run's database.
     Target: p50 <= 10 ms.
@@ -304,6 +304,7 @@ def handled(url: str, count: int) -> dict[str, Any]:
         for kind in ("returning", "first_contact"):
             d1: list[float] = []
             full: list[float] = []
+            kind_started = time.time()
             with httpx.Client(base_url=base, timeout=30) as http:
                 # a returning sender of its own: (a)'s senders have thousands of messages whose summaries never
                 # ran ((a)'s events were settled by hand), not a conversation as the listener keeps it
@@ -326,7 +327,8 @@ def handled(url: str, count: int) -> dict[str, Any]:
                             " having count(*) = %s) "
                             "from public.events e join public.messages m on m.id = (e.payload ->> 'message_id')::uuid "
                             "where e.type = 'message.received' and m.provider_message_id = %s "
-                            "and e.status = 'processed'", (list(D1_HANDLERS), len(D1_HANDLERS), wamid)).fetchone()
+                            "and e.status = 'processed'",
+                            (list(D1_HANDLERS), len(D1_HANDLERS), wamid)).fetchone()
                         if row is None:
                             time.sleep(0.005)
                     assert row is not None and row[1] is not None, f"{wamid} was not handled"
@@ -340,7 +342,16 @@ def handled(url: str, count: int) -> dict[str, Any]:
                     time.sleep(0.05)
                     if (i + 1) % 25 == 0:
                         progress(f"(b) {kind}: {i + 1}/{count + 5}")
-            results[kind] = {"d1_p50_ms": round(statistics.median(d1), 2), "d1_p99_ms": round(percentile(d1, 99), 2),
+            # each handler's own time on those events (event_deliveries.duration_ms): which one the event waits for
+            per_handler: dict[str, Any] = dict(db.execute(
+                "select d.handler, round(percentile_cont(0.5) within group (order by d.duration_ms)::numeric, 2) "
+                "from public.event_deliveries d join public.events e on e.id = d.event_id "
+                "join public.messages m on m.id = (e.payload ->> 'message_id')::uuid "
+                "where e.type = 'message.received' and m.provider_message_id like 'wamid.HANDLED%%' "
+                "and m.created_at > now() - make_interval(secs => %s) group by 1 order by 2 desc",
+                (time.time() - kind_started,)).fetchall())
+            results[kind] = {"handler_p50_ms": {k: float(v) for k, v in per_handler.items()},
+                             "d1_p50_ms": round(statistics.median(d1), 2), "d1_p99_ms": round(percentile(d1, 99), 2),
                              "processed_p50_ms": round(statistics.median(full), 2),
                              "processed_p99_ms": round(percentile(full, 99), 2), "deliveries": len(d1)}
     return results
@@ -446,11 +457,14 @@ def summary(result: dict[str, Any], skip: set[str]) -> list[dict[str, Any]]:
     if "b" not in skip:
         b = result["handled"]
         r, z = b["returning"], b["first_contact"]
-        rows.append({"what": "(b) webhook -> message.received D1 handlers done, returning sender, p50",
-                     "measured": f"{r['d1_p50_ms']} ms (p99 {r['d1_p99_ms']}; all handlers {r['processed_p50_ms']})",
+        slowest = ", ".join(f"{k} {v}" for k, v in list(r["handler_p50_ms"].items())[:3])
+        rows.append({"what": "(b) webhook -> message.received D1 deliveries recorded, returning sender, p50",
+                     "measured": f"{r['d1_p50_ms']} ms (p99 {r['d1_p99_ms']})",
                      "target": "<= 30 ms", "met": r["d1_p50_ms"] <= 30})
+        rows.append({"what": "(b) slowest handlers of those events, own p50 ms", "measured": slowest, "target": "-",
+                     "met": None})
         rows.append({"what": "(b) the same for first contacts (Zero-Input lead), p50",
-                     "measured": f"{z['d1_p50_ms']} ms (p99 {z['d1_p99_ms']}; all handlers {z['processed_p50_ms']})",
+                     "measured": f"{z['d1_p50_ms']} ms (p99 {z['d1_p99_ms']})",
                      "target": "-", "met": None})
     if "c" not in skip:
         c = result["memory"]
