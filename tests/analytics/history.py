@@ -70,12 +70,25 @@ def write(conn: psycopg.Connection[Any], tenant: str, leads: list[Lead], message
                         "where c.lead_id = %s and c.channel = %s",
                         (touch.message_id, tenant, touch.at, lead.id, touch.channel))
                 else:
+                    key = None
+                    if touch.actor == "autopilot":
+                        # The database sends an autopilot message only for a live action it names.
+                        action = uuid.uuid5(touch.message_id, "autopilot")
+                        key = f"autopilot:{action}"
+                        conn.execute(
+                            "insert into public.autopilot_actions (id, tenant_id, lead_id, conversation_id, channel, "
+                            "mode, scenario, draft, status, expires_at) "
+                            "select %s, %s, %s, c.id, c.channel, 'auto', 'reply_suggestion', 'hi', 'approved', "
+                            "now() + interval '1 day' from public.conversations c "
+                            "where c.lead_id = %s and c.channel = %s",
+                            (action, tenant, lead.id, lead.id, touch.channel))
                     conn.execute(
                         "insert into public.messages (id, tenant_id, conversation_id, direction, body, status, "
-                        "sent_by, queued_at, sent_at) "
-                        "select %s, %s, c.id, 'out', 'hi', 'sent', %s, %s, %s from public.conversations c "
+                        "sent_by, queued_at, sent_at, idempotency_key) "
+                        "select %s, %s, c.id, 'out', 'hi', 'sent', %s, %s, %s, %s from public.conversations c "
                         "where c.lead_id = %s and c.channel = %s",
-                        (touch.message_id, tenant, SENT_BY[touch.actor], touch.at, touch.at, lead.id, touch.channel))
+                        (touch.message_id, tenant, SENT_BY[touch.actor], touch.at, touch.at, key, lead.id,
+                         touch.channel))
     record(conn, tenant, leads)
 
 

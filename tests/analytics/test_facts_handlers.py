@@ -47,8 +47,14 @@ def story(url: str) -> tuple[str, str]:
                                     "values (%s, %s, 'whatsapp') returning id", (tenant, lead)).fetchone()[0]  # type: ignore[index]
         conn.execute("insert into public.messages (conversation_id, direction, body) values (%s, 'in', 'Hallo?')",
                      (conversation,))
-        out = conn.execute("insert into public.messages (conversation_id, direction, body, sent_by) "
-                           "values (%s, 'out', 'Gern!', 'autopilot') returning id", (conversation,)).fetchone()[0]  # type: ignore[index]
+        # The database sends an autopilot message only for a live action it names.
+        action = conn.execute("insert into public.autopilot_actions (tenant_id, lead_id, conversation_id, channel, "
+                              "mode, scenario, draft, status, expires_at) values (%s, %s, %s, 'whatsapp', 'auto', "
+                              "'reply_suggestion', 'Gern!', 'approved', now() + interval '1 day') returning id",
+                              (tenant, lead, conversation)).fetchone()[0]  # type: ignore[index]
+        out = conn.execute("insert into public.messages (conversation_id, direction, body, sent_by, idempotency_key) "
+                           "values (%s, 'out', 'Gern!', 'autopilot', %s) returning id",
+                           (conversation, f"autopilot:{action}")).fetchone()[0]  # type: ignore[index]
         conn.execute("update public.messages set status = 'sending' where id = %s", (out,))
         conn.execute("update public.messages set status = 'sent' where id = %s", (out,))
         for status in ("contacted", "qualified"):
