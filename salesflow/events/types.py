@@ -24,6 +24,7 @@ SEQUENCE_STEP_EXECUTED: Final = "sequence.step_executed"
 AUTOPILOT_ACTION_EXECUTED: Final = "autopilot.action_executed"
 AI_BUDGET_EXCEEDED: Final = "ai.budget_exceeded"
 MEETING_BOOKED: Final = "meeting.booked"
+INBOX_DELAY_OVER: Final = "inbox.delay_over"
 
 EVENT_TYPES: Final[dict[str, str]] = {
     LEAD_CREATED: "A lead was inserted. Payload: lead_id, name, source, source_channel.",
@@ -50,6 +51,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     AI_BUDGET_EXCEEDED: "A tenant reached its monthly AI budget. Payload: period, limit_usd, spent_usd.",
     MEETING_BOOKED: "A meeting with a lead was booked, or recorded as held. Payload: meeting_id, lead_id, "
     "starts_at, booked_at, held_at, booked_by.",
+    INBOX_DELAY_OVER: "A lead's requested delay ended (delayed with run_after = snoozed_until). Payload: "
+    "conversation_id, lead_id, message_id, snoozed_until.",
 }
 
 # The same rule as the check constraint on events.type and event_types.name.

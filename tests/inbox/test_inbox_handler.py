@@ -21,12 +21,12 @@ from tests.polling import wait_until
 from tests.sequences.conftest import create_sequence, enroll
 
 Conn = psycopg.Connection[Any]
-HANDLERS = ("inbox.read_signals", "inbox.mark_unsubscribed")
+HANDLERS = ("inbox.read_signals", "inbox.mark_unsubscribed", "inbox.end_delay")
 
 
 def inbox_handlers() -> Registry:
     only = Registry()
-    for event_type in ("message.received", "lead.opted_out"):
+    for event_type in ("message.received", "lead.opted_out", "inbox.delay_over"):
         for handler in registry.handlers_for(event_type):
             if handler.name in HANDLERS:
                 only.handles(handler.event_type, name=handler.name)(handler.run)
@@ -93,6 +93,39 @@ async def test_a_delay_request_snoozes_14_days_and_pauses_the_leads_sequences(db
                        (lead,)).fetchall()
     db.commit()
     assert state == [("paused", "delay_requested")]
+    over = db.execute("select id, run_after, payload from public.events where type = 'inbox.delay_over'").fetchall()
+    db.commit()
+    assert [(r[1], r[2]["conversation_id"]) for r in over] == [(until, message.conversation_id)]
+    # Fourteen days pass: the delayed event becomes due.
+    db.execute("update public.events set run_after = now() where id = %s", (over[0][0],))
+    db.commit()
+    async with inbox_engine(database):
+        await wait_until(lambda: scalar(db, "select status from public.events where id = %s", (over[0][0],))
+                         in ("processed", "failed"), in_thread=True)
+    assert scalar(db, "select coalesce(last_error, status) from public.events where id = %s", (over[0][0],)) \
+        == "processed"
+    row = conversation(db, message.conversation_id)
+    assert (row["inbox_status"], row["status"]) == ("needs_human_attention", "open")
+    state = db.execute("select state from public.sequence_enrollments where lead_id = %s", (lead,)).fetchall()
+    db.commit()
+    assert state == [("active",)]
+
+
+async def test_a_delay_over_event_after_a_new_request_changes_nothing(db: Conn, database: str) -> None:
+    quiet(db)
+    lead = new_lead(db)
+    first = receive(db, lead, "Not now, maybe next month")
+    async with inbox_engine(database):
+        await wait_until(lambda: processed(db, event_of(db, first.message_id)), in_thread=True)
+        second = receive(db, lead, "Sorry, after the holidays please")
+        await wait_until(lambda: processed(db, event_of(db, second.message_id)), in_thread=True)
+        db.execute("update public.events set run_after = now() where type = 'inbox.delay_over' "
+                   "and payload->>'message_id' = %s", (first.message_id,))
+        db.commit()
+        await wait_until(lambda: scalar(db, "select status from public.events where type = 'inbox.delay_over' "
+                                            "and payload->>'message_id' = %s", (first.message_id,)) == "processed",
+                         in_thread=True)
+    assert conversation(db, first.conversation_id)["inbox_status"] == "delay_requested"
 
 
 async def test_an_out_of_office_reply_is_not_a_delay_request(db: Conn, database: str) -> None:
