@@ -84,10 +84,19 @@ class IngestApi:
         self._headers = {"apikey": key, "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     async def _rpc(self, name: str, args: Mapping[str, Any]) -> Any:
-        try:
-            response = await _client(self._base).post(f"/rest/v1/rpc/{name}", json=dict(args), headers=self._headers)
-        except httpx.HTTPError as error:
-            raise IngestError(f"{name}: {type(error).__name__}: {error}") from None
+        # A pooled keep-alive connection the server closed just as it was reused fails with a transport error
+        # (ReadError, RemoteProtocolError). Every RPC here is idempotent (lookups, and records keyed by the
+        # provider's ids), so one more try on a fresh connection is safe and spares the provider a retry.
+        for attempt in (1, 2):
+            try:
+                response = await _client(self._base).post(f"/rest/v1/rpc/{name}", json=dict(args),
+                                                          headers=self._headers)
+                break
+            except httpx.TransportError as error:
+                if attempt == 2 or isinstance(error, httpx.TimeoutException):
+                    raise IngestError(f"{name}: {type(error).__name__}: {error}") from None
+            except httpx.HTTPError as error:
+                raise IngestError(f"{name}: {type(error).__name__}: {error}") from None
         if response.status_code >= 300:
             try:
                 code = response.json().get("code")
