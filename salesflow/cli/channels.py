@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from salesflow.cli.db import DbUrl, database
+from salesflow.cli.db import DbUrl, connect_rows
 from salesflow.cli.output import fail, is_terminal, print_json, print_table
 from salesflow.conversations.vocabulary import CHANNEL_PROVIDERS, MESSAGE_CHANNELS
 
@@ -39,14 +39,7 @@ def _uuid(value: str, option: str) -> str:
 
 
 def _connect(database_url: str | None) -> psycopg.Connection[dict[str, Any]]:
-    import psycopg  # imported here: the command line starts without the database driver
-    from psycopg.rows import dict_row
-
-    loc = database(database_url)
-    try:
-        return psycopg.connect(loc.url, row_factory=dict_row)
-    except psycopg.OperationalError as exc:
-        fail(f"cannot connect to {loc.describe()}: {exc}".strip(), code=1)
+    return connect_rows(database_url)
 
 
 def _secret_pairs(pairs: list[str]) -> dict[str, str]:

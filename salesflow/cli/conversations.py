@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from salesflow.cli.db import DbUrl, database
+from salesflow.cli.db import DbUrl, connect_rows
 from salesflow.cli.output import fail, is_terminal, print_json
 from salesflow.conversations.vocabulary import MESSAGE_CHANNELS
 
@@ -33,15 +33,7 @@ def _uuid(value: str | None, option: str) -> uuid.UUID | None:
 
 
 def _connect(database_url: str | None) -> psycopg.Connection[dict[str, Any]]:
-    # imported here: the command line starts without the database driver
-    import psycopg
-    from psycopg.rows import dict_row
-
-    loc = database(database_url)
-    try:
-        return psycopg.connect(loc.url, autocommit=True, row_factory=dict_row)
-    except psycopg.OperationalError as exc:
-        fail(f"cannot connect to {loc.describe()}: {exc}".strip(), code=1)
+    return connect_rows(database_url, autocommit=True)
 
 
 def _when(value: Any) -> str:

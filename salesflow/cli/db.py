@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -31,6 +31,18 @@ def database(database_url: str | None) -> DatabaseLocation:
         fail(str(exc))
     except RuntimeError as exc:
         fail(str(exc), code=1)
+
+
+def connect_rows(database_url: str | None, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
+    """A connection to the database the command acts on, rows as dicts; exit 1 naming it when unreachable."""
+    import psycopg  # imported here: the command line starts without the database driver
+    from psycopg.rows import dict_row
+
+    loc = database(database_url)
+    try:
+        return psycopg.connect(loc.url, autocommit=autocommit, row_factory=dict_row)
+    except psycopg.OperationalError as exc:
+        fail(f"cannot connect to {loc.describe()}: {exc}".strip(), code=1)
 
 
 DbUrl = typer.Option(None, "--database-url", envvar=None, help="Postgres URL (default: DATABASE_URL, "

@@ -42,9 +42,8 @@ def run(
     transport: str = typer.Option("supabase", help="supabase: local stack + Realtime/PostgREST (the production "
                                   "path); postgres: direct psycopg with LISTEN/NOTIFY (the stack serves only the "
                                   "functions and the PostgREST they call)."),
-    port: int | None = typer.Option(None, help="Port of the local stack (default SALESFLOW_DEV_PORT, 54321, or a free one "
-                                    "with --transport postgres; "
-                                    "0 picks a free one)."),
+    port: int | None = typer.Option(None, help="Port of the local stack (default SALESFLOW_DEV_PORT, 54321, or a "
+                                    "free one with --transport postgres; 0 picks a free one)."),
     database_url: str | None = DbUrl,
 ) -> None:
     """Prepare the database (bootstrap, migrations, seed), start the local Supabase-compatible stack and
