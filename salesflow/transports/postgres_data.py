@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -33,8 +33,29 @@ from salesflow.transports.scoping import (
     split_name,
 )
 
-# Whether a function returns a set (so rpc answers a list), by name: looked up once per process.
-_RETURNS_SET: dict[str, bool] = {}
+
+class _Signature(NamedTuple):
+    """What rpc needs to know of a function: whether it returns a set (so rpc answers a list) and each input
+    parameter's declared type (None where overloads disagree), so arguments bind as PostgREST binds them."""
+
+    returns_set: bool
+    types: dict[str, str | None]
+
+
+# By function name: looked up once per process.
+_SIGNATURES: dict[str, _Signature] = {}
+
+# Every overload's input parameters (in, inout, variadic) with their declared types, as SQL spells them.
+_SIGNATURE_QUERY = """
+select p.proretset, a.name, pg_catalog.format_type(a.type, null)
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+left join lateral unnest(p.proargnames, coalesce(p.proallargtypes, p.proargtypes::oid[]), p.proargmodes::text[])
+  as a(name, type, mode) on a.mode is null or a.mode in ('i', 'b', 'v')
+where n.nspname = %s and p.proname = %s
+"""
+
+_JSON_TYPES = {"json", "jsonb"}
 
 # What PostgREST sets for a request with the service-role key (its db-schemas plus extra search path).
 _AS_SERVICE_ROLE = sql.SQL(
@@ -194,29 +215,47 @@ class PostgresTenantData:
             query, [Jsonb(dict(values)), Jsonb({k: v for k, v in match.items() if v is not None}), *params]
         )
 
+    async def _signature(self, conn: psycopg.AsyncConnection[Any], function: str) -> _Signature:
+        known = _SIGNATURES.get(function)
+        if known is not None:
+            return known
+        rows = await (await conn.execute(_SIGNATURE_QUERY, split_name(function, "function"))).fetchall()
+        types: dict[str, str | None] = {}
+        for _, name, type_name in rows:
+            if name:
+                types[name] = type_name if types.get(name, type_name) == type_name else None
+        known = _SIGNATURES[function] = _Signature(any(r[0] for r in rows), types)
+        return known
+
     async def rpc(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
         target = _qualified(function, "function")
         arguments = scoped_args(self._tenant_id, function, args or {})
-        call = sql.SQL("{}({})").format(
-            target, sql.SQL(", ").join(sql.SQL("{} => %s").format(sql.Identifier(n)) for n in arguments)
-        )
-        params = [Jsonb(v) if isinstance(v, (dict, list)) else v for v in arguments.values()]
         async with self._connection() as conn:
+            signature = await self._signature(conn, function)
+            placeholders: list[sql.Composable] = []
+            params: list[Any] = []
+            for name, value in arguments.items():
+                declared = signature.types.get(name)
+                placeholders.append(sql.SQL("{} => %s").format(sql.Identifier(name)) if declared is None
+                                    else sql.SQL("{} => %s::{}").format(sql.Identifier(name), sql.SQL(declared)))
+                params.append(_bound(value, declared))
+            call = sql.SQL("{}({})").format(target, sql.SQL(", ").join(placeholders))
             rows = await (await conn.execute(sql.SQL("select to_jsonb(r) from {} r").format(call), params)).fetchall()
-            returns_set = _RETURNS_SET.get(function)
-            if returns_set is None:
-                row = await (
-                    await conn.execute(
-                        "select coalesce(bool_or(p.proretset), false) from pg_proc p "
-                        "join pg_namespace n on n.oid = p.pronamespace where n.nspname = %s and p.proname = %s",
-                        split_name(function, "function"),
-                    )
-                ).fetchone()
-                returns_set = _RETURNS_SET[function] = bool(row and row[0])
         values = [r[0] for r in rows]
-        if returns_set:
+        if signature.returns_set:
             return values  # a set-returning function answers a list, as PostgREST does
         return values[0] if values else None
+
+
+def _bound(value: Any, declared: str | None) -> Any:
+    """A JSON value as a parameter of the declared type: a list for an array parameter binds as an array
+    (cast to the declared element type, as PostgREST casts a JSON array), objects and other lists as jsonb."""
+    if isinstance(value, list) and declared is not None and declared.endswith("[]") \
+            and declared[:-2] not in _JSON_TYPES:
+        return [json.dumps(v) if isinstance(v, (dict, list)) else v for v in value]
+    if isinstance(value, (dict, list)):
+        return Jsonb(value)
+    return value
 
 
 class PostgresTenantDataFactory:

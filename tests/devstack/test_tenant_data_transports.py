@@ -35,6 +35,12 @@ create function public.who_runs_me() returns jsonb language sql stable
   as $$ select jsonb_build_object('current_user', current_user, 'claims_role', auth.role()) $$;
 revoke all on function public.who_runs_me() from public, anon, authenticated;
 grant execute on function public.who_runs_me() to service_role;
+create function public.echo_arguments(p_ids uuid[], p_counts integer[] default null, p_doc jsonb default null)
+  returns jsonb language sql stable
+  as $$ select jsonb_build_object('ids', p_ids, 'first_id', p_ids[1], 'counts', p_counts,
+                                  'total', (select sum(c) from unnest(p_counts) c), 'doc', p_doc) $$;
+revoke all on function public.echo_arguments(uuid[], integer[], jsonb) from public, anon, authenticated;
+grant execute on function public.echo_arguments(uuid[], integer[], jsonb) to service_role;
 """
 
 
@@ -78,6 +84,16 @@ def fact(event_id: str, value: float) -> dict[str, Any]:
 async def test_functions_run_as_service_role_with_its_claims(transport: Transport) -> None:
     assert await tenant(transport, ACME).rpc("who_runs_me") == {"current_user": "service_role",
                                                                 "claims_role": "service_role"}
+
+
+async def test_a_list_argument_binds_as_the_declared_array_and_an_object_as_jsonb(transport: Transport) -> None:
+    ids = [JULIA, OLIVIA]
+    doc = {"nested": {"list": [1, "two", None]}, "flag": True}
+    answer = await tenant(transport, ACME).rpc("echo_arguments", {"p_ids": ids, "p_counts": [2, 3], "p_doc": doc})
+    assert answer == {"ids": ids, "first_id": JULIA, "counts": [2, 3], "total": 5, "doc": doc}
+    # A jsonb argument may itself be a list; an empty list is an empty array.
+    answer = await tenant(transport, ACME).rpc("echo_arguments", {"p_ids": [], "p_doc": [1, {"a": 2}]})
+    assert answer == {"ids": [], "first_id": None, "counts": None, "total": None, "doc": [1, {"a": 2}]}
 
 
 async def test_what_service_role_is_not_granted_is_refused(transport: Transport) -> None:
