@@ -10,6 +10,15 @@
 -- Returns {"outcome": "applied" | "late" | "no_message" | "ignored" | "duplicate", "webhook_id", "message_id",
 --          "status"}: `late` = stored, the message already further along; `no_message` = no message of this
 -- tenant and channel has the provider id (yet): stored with outcome `ignored` and the reason.
+--
+-- A status report settles a message whose provider id was lost: WhatsApp echoes the
+-- `biz_opaque_callback_data` the send job puts on every request (our message id) in its status webhooks, so
+-- a message left `sending` or `unknown` by a crash between the provider's accept and our record (effect-once
+-- sending, docs/channels.md) learns its provider id from the first report and moves to what the provider
+-- says. Only an outbound message of the connection's own tenant and channel without a provider id qualifies;
+-- the id travels inside the signed body, so it is the provider's word, not a caller's.
+--
+-- record_status_callback takes p_message_id (uuid, default null) for that.
 
 create or replace function public.record_status_callback(
   p_connection_id uuid,
@@ -20,7 +29,8 @@ create or replace function public.record_status_callback(
   p_error_code text default null,
   p_error_message text default null,
   p_raw_body text default '',
-  p_headers jsonb default '{}'::jsonb
+  p_headers jsonb default '{}'::jsonb,
+  p_message_id uuid default null
 ) returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -66,6 +76,20 @@ begin
   from public.apply_message_status(v_tenant_id, v_channel, p_provider_message_id, p_status, p_at,
                                    p_error_code, p_error_message) s;
 
+  if v_message_id is null and p_message_id is not null then
+    -- Our own id, echoed by the provider (WhatsApp's biz_opaque_callback_data): an outbound message of this
+    -- tenant and channel whose provider id was never recorded (a crash inside the provider call left it
+    -- `sending` or `unknown`) learns it now, and the report applies.
+    update public.messages m set provider_message_id = p_provider_message_id
+    where m.id = p_message_id and m.tenant_id = v_tenant_id and m.channel = v_channel and m.direction = 'out'
+      and m.provider_message_id is null;
+    if found then
+      select s.message_id, s.status, s.applied into v_message_id, v_status, v_applied
+      from public.apply_message_status(v_tenant_id, v_channel, p_provider_message_id, p_status, p_at,
+                                       p_error_code, p_error_message) s;
+    end if;
+  end if;
+
   if v_message_id is null then
     update public.inbound_webhooks w
     set outcome = 'ignored', outcome_detail = 'no message has provider id ' || p_provider_message_id,
@@ -83,11 +107,11 @@ begin
 end
 $$;
 
-comment on function public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb) is
+comment on function public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb, uuid) is
   'Ingest one provider status report (service_role): stored once by external id, applied forward-only through '
   'apply_message_status.';
 
-revoke all on function public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb)
+revoke all on function public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb, uuid)
   from public, anon, authenticated;
-grant execute on function public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb)
+grant execute on function public.record_status_callback(uuid, text, text, text, timestamptz, text, text, text, jsonb, uuid)
   to service_role;
