@@ -1,4 +1,5 @@
-"""The demo `./scripts/run` shows: a WhatsApp message from an unknown number becomes a lead, and a reply goes out.
+"""The demo `./scripts/run` shows: a WhatsApp message from an unknown number becomes a lead, a reply goes out, a
+follow-up sequence sends its first step, the lead's answer stops it, and an approved autopilot draft is sent.
 
 1. A demo WhatsApp channel is connected for Acme Sales through `public.connect_channel` (service code), with an
    app secret made for this run.
@@ -13,10 +14,20 @@
 5. The lead moves along the pipeline (new → contacted → qualified): on the supabase transport as
    `anna@acme.test` through PostgREST (signed in through `/auth/v1`, the tenant from her token), on the postgres
    transport with SQL.
+6. Follow-up: the lead is enrolled (`public.enroll_leads`, as Anna through PostgREST or as service code) in a
+   small demo sequence, not the default persistence sequence (whose first step is a task and whose first
+   message is due after 48 hours): a WhatsApp message due at once in a window open every day, all day, then a
+   call task. The step handler sends the message through the outbox (`sequence.step_executed`, `message.sent`)
+   and the task leaves the enrollment paused, so no step waits in the outbox for days.
+7. The lead replies with a second signed webhook ("Klingt gut, was kostet das?"): the reply rule stops the
+   enrollment; the autopilot, in assist mode for this lead (a lead-scoped `autopilot_settings` row, so the
+   tenant's setting is untouched), drafts an answer that waits for a person (the pricing guard
+   `sensitive_topic`); the demo approves it through `public.autopilot_decide` (Anna through PostgREST, or
+   service code on postgres) and the send job sends it (`autopilot.action_executed`, `message.sent`).
 
 Every line comes from a response, a row or an event; nothing is published by hand. The demo is done when every
-event of the demo's lead is processed (or failed), and it succeeds only if all were processed and the reply was
-sent.
+event of the demo's lead is processed (or failed), and it succeeds only if all were processed, the reply, the
+step's message and the approved draft were sent, and the reply stopped the enrollment.
 
 The demo's connection carries no working access token: `salesflow run` gives the send job `offline_adapters`, so
 the demo number's sends are recorded by the outbox adapter (which renders the exact Graph API request) and
@@ -32,6 +43,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time as dt_time
 from typing import Any
 from uuid import UUID
 
@@ -40,7 +52,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from salesflow.channels.port import ChannelAdapter
-from salesflow.events.ports import TenantDataFactory
+from salesflow.events.ports import TenantData, TenantDataFactory
+from salesflow.sequences.models import SequenceSpec, StepSpec
 
 ACME = "11111111-1111-4111-8111-111111111111"
 NORDLICHT = "22222222-2222-4222-8222-222222222222"
@@ -52,6 +65,10 @@ DEMO_PHONE_NUMBER_ID = "109000000000001"
 DEMO_ACCESS_TOKEN = "salesflow-demo-offline"
 DEMO_MEMBER = "anna@acme.test"
 
+DEMO_SEQUENCE = "Demo: WhatsApp-Nachfassen"
+FOLLOW_UP_TEXT = ("Hallo {{first_name}}, kurze Nachfrage: Soll ich Ihnen für {{company | Ihr Team}} auch eine "
+                  "Demo zeigen?")
+REPLY_TEXT = "Klingt gut, was kostet das?"
 INBOUND_TEXT = ("Hallo! Ich bin Lena Vogt von der Vogt Logistik GmbH. Was kostet Ihr Paket für 20 Nutzer? "
                 "Am besten erreichen Sie mich unter {email}")
 PIPELINE = ("contacted", "qualified")
@@ -128,10 +145,16 @@ def _describe(row: Mapping[str, Any]) -> str:
         what = f"{p.get('channel')} {p.get('content_type')} {p.get('provider_message_id')}"
     elif kind == "message.queued":
         what = f"{p.get('channel')} by {p.get('sent_by')}"
+    elif kind == "sequence.step_due":
+        what = f"step {p.get('step')} of enrollment {str(p.get('enrollment_id'))[:8]} (version {p.get('version')})"
+    elif kind == "sequence.step_executed":
+        what = f"step {p.get('step')} {p.get('channel')} message {str(p.get('message_id'))[:8]}"
+    elif kind == "autopilot.action_executed":
+        what = f"{p.get('action')} {p.get('mode')} {p.get('verdict')} message {str(p.get('message_id'))[:8]}"
     else:
         what = ", ".join(f"{k}={v}" for k, v in p.items() if k in ("channel", "status", "method", "tail_tokens"))
     handlers = ", ".join(row["handlers"] or []) or "no handler"
-    return f"{row['status']:<9} {kind:<22} {what[:72]:<50} [{handlers}]"
+    return f"{row['status']:<9} {kind:<25} {what[:72]:<50} [{handlers}]"
 
 
 @dataclass
@@ -213,6 +236,10 @@ class _Member:
         self.user_id = await asyncio.to_thread(go)
         return self.user_id
 
+    async def rpc(self, function: str, args: dict[str, Any]) -> Any:
+        """Call `public.<function>` through /rest/v1/rpc with her token (the tenant from the token)."""
+        return await asyncio.to_thread(lambda: self.client.rpc(function, args).execute().data)
+
     async def move(self, lead_id: str, status: str) -> list[dict[str, Any]]:
         def go() -> list[dict[str, Any]]:
             rows = self.client.table("leads").update({"status": status}).eq("id", lead_id).execute().data
@@ -262,7 +289,6 @@ async def _all(db: psycopg.AsyncConnection[Any], query: str, params: Any) -> lis
 async def run_demo(url: str, data: TenantDataFactory, stack: DemoStack, say: Callable[[str], None],
                    timeout: float = 60.0) -> DemoOutcome:
     """Run the demo story against the running stack and listener (see the module docstring)."""
-    from salesflow.channels.inbound.signatures import meta_signature
     from salesflow.conversations.sending import queue_message
 
     async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row, autocommit=True) as db:
@@ -290,11 +316,7 @@ async def run_demo(url: str, data: TenantDataFactory, stack: DemoStack, say: Cal
         sender = f"49151{secrets.randbelow(10**8):08d}"
         wamid = "wamid.DEMO" + uuid.uuid4().hex.upper()
         text = INBOUND_TEXT.format(email=f"lena.vogt.{sender[-4:]}@vogt-logistik.example")
-        raw = json.dumps(whatsapp_delivery(sender, "Lena Vogt", text, wamid), separators=(",", ":")).encode()
-        function = f"{stack.api_url}/functions/v1/whatsapp-webhook"
-        async with httpx.AsyncClient(timeout=15) as http:
-            response = await http.post(function, content=raw, headers={
-                "Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(app_secret, raw)})
+        function, response = await _post_whatsapp(stack, app_secret, sender, text, wamid)
         say(f"demo: POST {function} (WhatsApp message from +{sender}, X-Hub-Signature-256 signed with the "
             f"connection's app secret): HTTP {response.status_code} {response.text.strip()}")
         message = await _one(db, "select id, lead_id, conversation_id, body from public.messages "
@@ -361,8 +383,154 @@ async def run_demo(url: str, data: TenantDataFactory, stack: DemoStack, say: Cal
                 say(f"demo: lead moved to {status} (SQL)")
         await follow.until(lambda rows: _all_finished(rows)
                            and sum(r["type"] == "lead.status_changed" for r in rows) >= len(PIPELINE))
+        problem = await _follow_up(db, data, stack, member, follow, app_secret, sender, lead_id, say)
+        if problem is not None:
+            return follow.outcome(problem)
+        await follow.until(_all_finished)
         source_demo = await _one(db, "select count(*) as n from public.events where seq > %s and source = 'demo'",
                                  (first_seq,))
         problem = None if source_demo and source_demo["n"] == 0 else "events published by hand"
         return follow.outcome(problem)
+
+
+async def _post_whatsapp(stack: DemoStack, app_secret: str, sender: str, text: str,
+                         wamid: str) -> tuple[str, httpx.Response]:
+    """POST what Meta would: the delivery signed with `X-Hub-Signature-256` under the connection's app secret."""
+    from salesflow.channels.inbound.signatures import meta_signature
+
+    raw = json.dumps(whatsapp_delivery(sender, "Lena Vogt", text, wamid), separators=(",", ":")).encode()
+    function = f"{stack.api_url}/functions/v1/whatsapp-webhook"
+    async with httpx.AsyncClient(timeout=15) as http:
+        response = await http.post(function, content=raw, headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(app_secret, raw)})
+    return function, response
+
+
+def demo_sequence() -> SequenceSpec:
+    """The demo's follow-up sequence: a WhatsApp message due at once in a window open all week, all day (the
+    default persistence sequence starts with a task and sends after 48 hours, too slow to watch), then a call
+    task, which pauses the enrollment until a person does it (so no step waits in the outbox for days)."""
+    return SequenceSpec(
+        name=DEMO_SEQUENCE, send_days=[1, 2, 3, 4, 5, 6, 7], send_from=dt_time(0, 0),
+        send_until=dt_time(23, 59, 59), on_reply="stop",
+        steps=[StepSpec(kind="message", channel="whatsapp", template=FOLLOW_UP_TEXT),
+               StepSpec(kind="task", task="Lead anrufen: Bedarf und Teamgröße klären")],
+    )
+
+
+async def ensure_demo_sequence(data: TenantData) -> str:
+    """The tenant's demo sequence (created by the first demo run, found by name afterwards); its id."""
+    spec = demo_sequence()
+    found = [s for s in await data.select("sequences", {"name": spec.name}, columns=["id", "status"])
+             if s["status"] == "active"]
+    if found:
+        return str(found[0]["id"])
+    created: list[dict[str, Any]] = await data.insert("sequences", [spec.sequence_row()])
+    sequence_id = str(created[0]["id"])
+    await data.insert("sequence_steps", [{"sequence_id": sequence_id, **row} for row in spec.step_rows()])
+    return sequence_id
+
+
+async def _follow_up(db: psycopg.AsyncConnection[Any], data: TenantDataFactory, stack: DemoStack, member: _Member,
+                     follow: _Follower, app_secret: str, sender: str, lead_id: str,
+                     say: Callable[[str], None]) -> str | None:
+    """The follow-up part of the story: enrolled in a sequence, its first step sent, the lead replies (a second
+    signed webhook), the reply stops the enrollment, the autopilot (assist mode for this lead) drafts an answer
+    that waits for a person, the demo member approves it, and it is sent. Returns what went wrong, or None."""
+    tenant = data.for_tenant(UUID(ACME))
+    sequence_id = await ensure_demo_sequence(tenant)
+    if stack.browser:
+        enrolled = await member.rpc("enroll_leads", {"p_sequence_id": sequence_id, "p_lead_ids": [lead_id]})
+        how = f"{stack.email} through PostgREST"
+    else:
+        row = await _one(db, "select public.enroll_leads(%s, array[%s]::uuid[], %s) as r",
+                         (sequence_id, lead_id, ACME))
+        enrolled = row["r"] if row else None
+        how = "service code (SQL)"
+    say(f"demo: enrolled the lead in {DEMO_SEQUENCE!r} through public.enroll_leads as {how}: {enrolled}")
+    enrollment = await _one(db, "select id from public.sequence_enrollments where lead_id = %s and sequence_id = %s",
+                            (lead_id, sequence_id))
+    if enrollment is None:
+        return "the lead was not enrolled"
+    enrollment_id = str(enrollment["id"])
+    executed = await follow.until(lambda rows: _finished("sequence.step_executed", enrollment_id=enrollment_id)(rows)
+                                  and _finished("message.sent")(rows) and _all_finished(rows)
+                                  and _enrollment_settled(rows))
+    step = await _one(db, "select r.status, r.body, m.status as message_status, m.provider_message_id "
+                          "from public.sequence_step_runs r left join public.messages m on m.id = r.message_id "
+                          "where r.enrollment_id = %s and r.position = 1", (enrollment_id,))
+    if not executed or step is None or step["message_status"] != "sent":
+        return "the sequence's first step was not sent"
+    say(f"demo: sequence step 1 {step['status']}: {step['body']!r}, message {step['message_status']} "
+        f"({step['provider_message_id']})")
+    state = await _enrollment(db, enrollment_id)
+    say(f"demo: enrollment {state['state']} ({state['pause_reason'] or state['stop_reason'] or 'no reason'}), "
+        f"at step {state['current_step']}: a task waits for a person")
+
+    # Assist mode for this lead only (a lead-scoped settings row): every draft waits for a person.
+    await tenant.insert("autopilot_settings", [{"lead_id": lead_id, "mode": "assist"}])
+    say("demo: autopilot set to assist for this lead (public.autopilot_settings)")
+    wamid = "wamid.DEMO" + uuid.uuid4().hex.upper()
+    function, response = await _post_whatsapp(stack, app_secret, sender, REPLY_TEXT, wamid)
+    say(f"demo: POST {function} (the lead replies {REPLY_TEXT!r}, signed): HTTP {response.status_code}")
+    reply = await _one(db, "select id from public.messages where tenant_id = %s and channel = 'whatsapp' "
+                           "and provider_message_id = %s", (ACME, wamid))
+    if response.status_code != 200 or reply is None:
+        return f"the lead's reply was not recorded (HTTP {response.status_code})"
+    answered = await follow.until(lambda rows: _finished("message.received", message_id=str(reply["id"]))(rows)
+                                  and _all_finished(rows))
+    if not answered:
+        return "the lead's reply was not processed in time"
+    state = await _enrollment(db, enrollment_id)
+    say(f"demo: enrollment {state['state']} by the reply rule (reason {state['stop_reason']})")
+    if state["state"] != "stopped":
+        return f"the reply did not stop the enrollment (state {state['state']})"
+    action = await _one(db, "select id, status, mode, scenario, prompt_version, confidence, guards, draft, cost_usd "
+                            "from public.autopilot_actions where trigger_message_id = %s", (reply["id"],))
+    if action is None or action["status"] != "queued_for_approval":
+        return f"the autopilot left no draft for a person ({action and action['status']})"
+    say(f"demo: autopilot drafted ({action['scenario']} v{action['prompt_version']}, confidence "
+        f"{action['confidence']}, guards {', '.join(action['guards']) or 'none'}): {action['draft']!r} "
+        f"- {action['status']}")
+    action_id = str(action["id"])
+    if stack.browser:
+        decided = await member.rpc("autopilot_decide", {"p_action_id": action_id, "p_verdict": "approved"})
+        how = f"{stack.email} through PostgREST"
+    else:
+        row = await _one(db, "select public.autopilot_decide(%s, 'approved', null, %s) as r", (action_id, ACME))
+        decided = row["r"] if row else None
+        how = "service code (SQL)"
+    status = decided.get("status") if isinstance(decided, dict) else decided
+    say(f"demo: draft approved through public.autopilot_decide as {how}: {status}")
+    sent = await follow.until(lambda rows: _finished("autopilot.action_executed", action_id=action_id)(rows)
+                              and any(r["type"] == "message.sent" and r["status"] in FINISHED
+                                      and r["payload"].get("message_id") == _message_of(rows, action_id)
+                                      for r in rows))
+    final = await _one(db, "select a.status, a.verdict, m.status as message_status, m.provider_message_id, m.sent_by "
+                           "from public.autopilot_actions a left join public.messages m on m.id = a.message_id "
+                           "where a.id = %s", (action_id,))
+    if not sent or final is None or final["message_status"] != "sent":
+        return "the approved draft was not sent"
+    say(f"demo: draft {final['status']} (verdict {final['verdict']}), message {final['message_status']} by the send "
+        f"job (sent_by {final['sent_by']}, {final['provider_message_id']})")
+    return None
+
+
+def _message_of(rows: list[dict[str, Any]], action_id: str) -> str | None:
+    for row in rows:
+        if row["type"] == "autopilot.action_executed" and row["payload"].get("action_id") == action_id:
+            return str(row["payload"].get("message_id"))
+    return None
+
+
+def _enrollment_settled(rows: list[dict[str, Any]]) -> bool:
+    # The step after the message is a task: its step_due ran and left the enrollment waiting (two step_due events).
+    return sum(r["type"] == "sequence.step_due" and r["status"] in FINISHED for r in rows) >= 2
+
+
+async def _enrollment(db: psycopg.AsyncConnection[Any], enrollment_id: str) -> dict[str, Any]:
+    row = await _one(db, "select state, current_step, pause_reason, stop_reason from public.sequence_enrollments "
+                         "where id = %s", (enrollment_id,))
+    assert row is not None
+    return row
 

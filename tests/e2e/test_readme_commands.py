@@ -14,8 +14,8 @@ from tests.e2e.demo_story import demo_story
 
 
 @pytest.mark.parametrize("transport", ["supabase", "postgres"])
-def test_scripts_run_demo_follows_a_signed_whatsapp_webhook_to_a_sent_reply(empty_database: str,
-                                                                           transport: str) -> None:
+def test_scripts_run_demo_follows_a_signed_whatsapp_webhook_to_a_sent_reply_a_sequence_and_an_approved_draft(
+        empty_database: str, transport: str) -> None:
     """The default is the production path (local stack, Realtime, PostgREST, a signed-in demo member); postgres is
     the self-hosting path (LISTEN/NOTIFY), with the same signed webhook over HTTP to the same function."""
     env = {**os.environ, "DATABASE_URL": empty_database, "SALESFLOW_DEV_PORT": "0"}
@@ -31,16 +31,20 @@ def test_scripts_run_demo_follows_a_signed_whatsapp_webhook_to_a_sent_reply(empt
     assert done, output
     assert done[1] == done[2] and int(done[2]) > 0, output
     assert re.search(r"POST http://127\.0\.0\.1:\d+/functions/v1/whatsapp-webhook .*: HTTP 200", output), output
+    assert "sequence step 1 sent" in output and "enrollment stopped by the reply rule" in output, output
+    assert "guards sensitive_topic" in output and "draft sent (verdict approved)" in output, output
     if transport == "supabase":
         assert "signed in as anna@acme.test" in output
         assert "moved the lead to qualified through PostgREST" in output
+        assert "enroll_leads as anna@acme.test through PostgREST" in output
+        assert "autopilot_decide as anna@acme.test through PostgREST" in output
     # Not only what the script says: the rows and events tell the same story (demo_story asserts it).
     (lead,) = demo_story(empty_database)
     assert int(done[2]) == len(lead["events"]), (output, lead["events"])
     with psycopg.connect(empty_database) as conn:
         touched = conn.execute("select count(*) from public.analytics_events where lead_id = %s",
                                (lead["id"],)).fetchone()
-    assert touched is not None and touched[0] >= 2  # its source touchpoint and the reply's
+    assert touched is not None and touched[0] >= 4  # its source touchpoint, the reply's, the step's, the draft's
 
 
 def test_readme_starts_with_the_two_commands() -> None:

@@ -1,5 +1,6 @@
 """`salesflow run --demo` (what `./scripts/run --demo` calls) prepares the database, follows a signed WhatsApp
-webhook from an unknown number to a sent reply, and exits 0 once every event of it was processed."""
+webhook from an unknown number to a sent reply, a sequence step, the lead's answer stopping it and an approved
+autopilot draft sent, and exits 0 once every event of it was processed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from engine_helpers import ROOT
 
+from salesflow.demo import DEMO_SEQUENCE
 from tests.e2e.demo_story import demo_story
 
 
@@ -21,9 +23,10 @@ def _run_demo(database_url: str) -> str:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     done = re.search(r"demo: (\d+) of (\d+) events processed\n", result.stdout)
-    # lead.created, conversation.created, message.received, message.queued, two status changes, message.sent,
-    # two pipeline moves, and the lead updates of extraction and scoring.
-    assert done is not None and done[1] == done[2] and int(done[1]) >= 9, result.stdout
+    # lead.created, conversation.created, two message.received, three sends (message.queued, two status changes,
+    # message.sent each), two pipeline moves, two sequence.step_due, sequence.step_executed,
+    # autopilot.action_executed, and the lead updates of extraction and scoring.
+    assert done is not None and done[1] == done[2] and int(done[1]) >= 23, result.stdout
     return result.stdout
 
 
@@ -33,11 +36,14 @@ def test_a_second_demo_run_on_the_same_database_tells_the_story_again(empty_data
     second = _run_demo(empty_database)
     for output in (first, second):
         assert "HTTP 200" in output and "by Zero-Input" in output and "through the outbox adapter" in output, output
+        assert "enrollment stopped by the reply rule" in output and "draft sent (verdict approved)" in output, output
     leads = demo_story(empty_database)
-    # Each run wrote from a new unknown number: two Zero-Input leads, one demo connection reconnected.
+    # Each run wrote from a new unknown number: two Zero-Input leads, one demo connection reconnected, one demo
+    # sequence the second run found again.
     assert len(leads) == 2 and leads[0]["whatsapp_identity"] != leads[1]["whatsapp_identity"]
     with psycopg.connect(empty_database) as conn:
         connections = conn.execute("select count(*) from public.channel_connections").fetchone()
+        sequences = conn.execute("select count(*) from public.sequences where name = %s", (DEMO_SEQUENCE,)).fetchone()
         left = conn.execute("select count(*) from public.events where status <> 'processed'").fetchone()
         # Every processed lead.created and message.sent left exactly one analytics fact of the analytics handlers.
         unrecorded = conn.execute(
@@ -46,5 +52,6 @@ def test_a_second_demo_run_on_the_same_database_tells_the_story_again(empty_data
             "     where a.event_id = e.id and a.handler like 'analytics.%') <> 1"
         ).fetchone()
     assert connections == (1,)
+    assert sequences == (1,)
     assert left == (0,)
     assert unrecorded == (0,)
