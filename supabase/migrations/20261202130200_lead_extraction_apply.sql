@@ -14,6 +14,21 @@
 --
 -- messages.facts_extracted_at marks a message whose extraction was applied: a second call for the same
 -- message (a redelivered event) changes nothing, and the handler reads it before paying for an AI call.
+--
+-- Stitching from extracted addresses, with ingest's link representation (identity_links,
+-- 20261202120000_identity_links.sql). apply_lead_extraction:
+--
+--   * an email or phone read at or above the threshold that belongs to another lead L2, written by a lead L1
+--     that Zero-Input made (source inbound_*, no owner yet) while L2 has no conversation on this channel:
+--     L1's identity on the message's channel and its conversation (messages included) move to L2, recorded
+--     as an identity link (matched_on and linked_by `extraction`, previous_lead_id L1, the conversation), so
+--     public.undo_identity_link() puts both back; the remaining fields of the message then apply to L2 (by
+--     the same rules: L2's values are never overwritten). L1 stays, without that identity.
+--   * otherwise such a match is a review task (matches_other_lead).
+--   * a Zero-Input lead named after its identity's profile name counts as unnamed, like one named after its
+--     address: a provider's display name is nobody's value.
+--
+-- Returns also "stitched": [{identity_id, link_id, from_lead_id, to_lead_id, field}].
 
 alter table public.messages add column if not exists facts_extracted_at timestamptz;
 
@@ -78,6 +93,12 @@ declare
   v_identities text[] := array[]::text[];
   v_review jsonb := '[]'::jsonb;
   v_channel text;
+  v_lead_id uuid;
+  v_channel_of_message public.message_channel;
+  v_conversation uuid;
+  v_identity uuid;
+  v_link uuid;
+  v_stitched jsonb := '[]'::jsonb;
 begin
   if jsonb_typeof(p_fields) is distinct from 'array' then
     raise exception 'apply_lead_extraction.p_fields: must be a JSON array of {field, value, confidence, address}'
@@ -85,11 +106,14 @@ begin
   end if;
   update public.messages m set facts_extracted_at = now()
   where m.id = p_message_id and m.tenant_id = p_tenant_id and m.facts_extracted_at is null
-  returning m.id, m.lead_id into v_message;
+  returning m.id, m.lead_id, m.channel, m.conversation_id into v_message;
   if not found then
     return jsonb_build_object('already', true, 'applied', '[]'::jsonb, 'review', '[]'::jsonb,
-                              'identities', '[]'::jsonb);
+                              'identities', '[]'::jsonb, 'stitched', '[]'::jsonb);
   end if;
+  v_lead_id := v_message.lead_id;
+  v_channel_of_message := v_message.channel;
+  v_conversation := v_message.conversation_id;
   select t.extraction_confidence_threshold into v_threshold from public.tenants t where t.id = p_tenant_id;
 
   for v_item in select e from jsonb_array_elements(p_fields) as e loop
@@ -105,7 +129,7 @@ begin
     if v_field = 'phone' and v_address is not null then
       v_value := v_address;
     end if;
-    select l.* into v_lead from public.leads l where l.id = v_message.lead_id and l.tenant_id = p_tenant_id;
+    select l.* into v_lead from public.leads l where l.id = v_lead_id and l.tenant_id = p_tenant_id;
     v_current := case v_field when 'name' then v_lead.name when 'email' then v_lead.email
                               when 'phone' then coalesce(v_lead.phone, v_lead.whatsapp)
                               else v_lead.company end;
@@ -113,7 +137,9 @@ begin
     v_placeholder := v_field = 'name' and (
       v_current in (v_lead.email, v_lead.phone, v_lead.whatsapp) or v_current ~ '^\+?[0-9 ()/.-]+$'
       or exists (select 1 from public.channel_identities i
-                 where i.tenant_id = p_tenant_id and i.lead_id = v_lead.id and i.address = v_current));
+                 where i.tenant_id = p_tenant_id and i.lead_id = v_lead.id
+                   and (i.address = v_current
+                        or (i.display_name = v_current and v_lead.source like 'inbound\_%' and v_lead.owner_id is null))));
     if v_placeholder then
       v_current := null;
     end if;
@@ -142,8 +168,38 @@ begin
       limit 1;
     end if;
 
+    if v_matched = v_message.lead_id then
+      v_matched := null;  -- the lead this message came from, before a stitch moved it: not another person
+    end if;
     v_reason := null;
     if v_matched is not null then
+      -- The same person on another channel: a sure address from a lead Zero-Input made moments ago (nobody
+      -- owns it yet) stitches its identity and conversation to the known lead, as ingest would have had it
+      -- known the address; recorded in identity_links, undone by public.undo_identity_link(). Anything less
+      -- sure, or a lead a person works on, or a known lead already talking on this channel: a member decides.
+      v_identity := null;
+      if v_confidence >= v_threshold and v_lead.source like 'inbound\_%' and v_lead.owner_id is null
+         and not exists (select 1 from public.conversations c
+                         where c.tenant_id = p_tenant_id and c.lead_id = v_matched and c.channel = v_channel_of_message) then
+        select i.id into v_identity from public.channel_identities i
+        where i.tenant_id = p_tenant_id and i.lead_id = v_lead.id and i.channel = v_channel_of_message
+        order by i.created_at limit 1
+        for update;
+      end if;
+      if v_identity is not null then
+        update public.channel_identities i set lead_id = v_matched where i.id = v_identity;
+        -- messages follow by the cascading composite key
+        update public.conversations c set lead_id = v_matched where c.id = v_conversation and c.lead_id = v_lead.id;
+        insert into public.identity_links (tenant_id, identity_id, lead_id, previous_lead_id, conversation_id,
+                                           matched_on, linked_by)
+        values (p_tenant_id, v_identity, v_matched, v_lead.id, v_conversation, 'extraction', 'extraction')
+        returning id into v_link;
+        v_stitched := v_stitched || jsonb_build_object('identity_id', v_identity, 'link_id', v_link,
+                                                       'from_lead_id', v_lead.id, 'to_lead_id', v_matched,
+                                                       'field', v_field);
+        v_lead_id := v_matched;
+        continue;
+      end if;
       v_reason := 'matches_other_lead';
     elsif v_current is not null then
       if lower(v_current) = lower(v_value) then
@@ -200,7 +256,7 @@ begin
   end loop;
 
   return jsonb_build_object('already', false, 'applied', to_jsonb(v_applied), 'review', v_review,
-                            'identities', to_jsonb(v_identities));
+                            'identities', to_jsonb(v_identities), 'stitched', v_stitched);
 end
 $$;
 

@@ -19,6 +19,10 @@
 --        campaign (the lead's source) | sequence, as jsonb
 --   analytics_touch_paths(dimension, from, to, tz, tenant)  the distinct paths with their conversions (the
 --        won deals above) and non-conversions (leads created in the range and not won by its end), as jsonb
+--
+-- At scale: each touch carries its conversion's columns (CTEs carry no statistics: joining a CTE of touches
+-- back to one of conversions ran as nested loops, minutes for 4,000 won deals), untouched conversions probe
+-- the touchpoints' index, and paths are one group-by. A lead not won in the range is a non-conversion.
 
 create or replace function private.analytics_check_model(p_function text, p_model text, p_with_markov boolean)
 returns void
@@ -77,21 +81,24 @@ begin
     from public.analytics_lead_journeys j
     join public.leads l on l.id = j.lead_id and l.tenant_id = j.tenant_id
     where j.tenant_id = scope.tenant_id and j.deal_closed_won >= scope.starts and j.deal_closed_won < scope.ends
-  ), messages_ as (
-    select c.lead_id, t.message_id, t.channel::text as channel, t.actor, t.sequence_id, t.occurred_at
+  ), touches_ as (
+    -- each touch carries its conversion's columns, so nothing joins two CTEs (no statistics: nested loops)
+    select c.lead_id, c.won_at, c.won_value, c.won_currency, c.source, c.lead_created, c.opp_at,
+           t.message_id, t.channel::text as channel, t.actor, t.sequence_id, t.occurred_at
     from conv c
     join public.analytics_touchpoints t
-      on t.lead_id = c.lead_id and t.tenant_id = scope.tenant_id and t.occurred_at <= c.won_at
-  ), touches_ as (
-    select * from messages_
+      on t.tenant_id = scope.tenant_id and t.lead_id = c.lead_id and t.occurred_at <= c.won_at
     union all
-    select c.lead_id, null::uuid, c.source_channel, 'none', null::uuid, c.lead_created
-    from conv c where not exists (select 1 from messages_ m where m.lead_id = c.lead_id)
+    select c.lead_id, c.won_at, c.won_value, c.won_currency, c.source, c.lead_created, c.opp_at,
+           null::uuid, c.source_channel, 'none', null::uuid, c.lead_created
+    from conv c
+    where not exists (select 1 from public.analytics_touchpoints t
+                      where t.tenant_id = scope.tenant_id and t.lead_id = c.lead_id and t.occurred_at <= c.won_at)
   ), numbered as (
-    select t.*, c.won_at, c.won_value, c.won_currency, c.source, c.lead_created, c.opp_at,
+    select t.*,
            row_number() over (partition by t.lead_id order by t.occurred_at, t.message_id nulls first)::integer as i,
            count(*) over (partition by t.lead_id)::integer as n
-    from touches_ t join conv c on c.lead_id = t.lead_id
+    from touches_ t
   ), marked as (
     select nb.*,
            coalesce(max(nb.i) filter (where nb.occurred_at <= nb.lead_created) over w, 1) as li,
@@ -203,8 +210,8 @@ begin
   select * into scope from private.analytics_scope('analytics_touch_paths', p_tenant_id, p_from, p_to, p_tz);
   with leads_ as (
     -- conversions: won in the range; non-conversions: created in the range and not won by its end
-    select j.lead_id, j.lead_created, l.source_channel, coalesce(l.source, 'none') as source,
-           j.deal_closed_won >= scope.starts and j.deal_closed_won < scope.ends as converted,
+    select j.lead_id, l.source_channel, coalesce(l.source, 'none') as source,
+           coalesce(j.deal_closed_won >= scope.starts and j.deal_closed_won < scope.ends, false) as converted,
            case when j.deal_closed_won >= scope.starts and j.deal_closed_won < scope.ends
                 then j.deal_closed_won else scope.ends end as until_,
            j.won_value, j.won_currency
@@ -214,35 +221,37 @@ begin
       and ((j.deal_closed_won >= scope.starts and j.deal_closed_won < scope.ends)
            or (j.lead_created >= scope.starts and j.lead_created < scope.ends
                and (j.deal_closed_won is null or j.deal_closed_won >= scope.ends)))
-  ), touches_ as (
-    select p.lead_id, t.occurred_at, t.message_id,
-           case p_dimension when 'channel' then t.channel::text when 'actor' then t.actor
-                            when 'campaign' then p.source else coalesce(t.sequence_id::text, 'none') end as key
-    from leads_ p
-    join public.analytics_touchpoints t
-      on t.lead_id = p.lead_id and t.tenant_id = scope.tenant_id
-     and (t.occurred_at <= p.until_ and (p.converted or t.occurred_at < p.until_))
   ), paths as (
-    select p.lead_id, p.converted, p.won_value, p.won_currency,
-           coalesce((select array_agg(t.key order by t.occurred_at, t.message_id) from touches_ t
-                     where t.lead_id = p.lead_id),
-                    array[case p_dimension when 'channel' then p.source_channel when 'campaign' then p.source
-                                           else 'none' end]) as path
+    -- one index probe per lead for its touches up to the win (or before the range's end)
+    select p.converted, p.won_value, p.won_currency,
+           coalesce(k.path, array[case p_dimension when 'channel' then p.source_channel when 'campaign' then p.source
+                                                   else 'none' end]) as path
     from leads_ p
+    left join lateral (
+      select array_agg(case p_dimension when 'channel' then t.channel::text when 'actor' then t.actor
+                                        when 'campaign' then p.source else coalesce(t.sequence_id::text, 'none') end
+                       order by t.occurred_at, t.message_id) as path
+      from public.analytics_touchpoints t
+      where t.tenant_id = scope.tenant_id and t.lead_id = p.lead_id
+        and t.occurred_at <= p.until_ and (p.converted or t.occurred_at < p.until_)
+    ) k on true
+  ), per_currency as (
+    select p.path, p.won_currency,
+           count(*) filter (where p.converted) as conversions,
+           count(*) filter (where not p.converted) as non_conversions,
+           sum(p.won_value) filter (where p.converted) as total
+    from paths p group by p.path, p.won_currency
   ), grouped as (
-    select p.path, count(*) filter (where p.converted) as conversions,
-           count(*) filter (where not p.converted) as non_conversions
-    from paths p group by p.path
-  ), revenue as (
-    select p.path, p.won_currency, sum(p.won_value) as total
-    from paths p where p.converted and p.won_value is not null group by p.path, p.won_currency
+    select c.path, sum(c.conversions)::bigint as conversions, sum(c.non_conversions)::bigint as non_conversions,
+           coalesce(jsonb_object_agg(c.won_currency, c.total)
+                      filter (where c.total is not null and c.won_currency is not null), '{}'::jsonb) as revenue
+    from per_currency c group by c.path
   )
   select jsonb_build_object(
     'dimension', p_dimension, 'from', scope.first_day, 'to', scope.last_day, 'tz', scope.zone,
     'paths', coalesce((select jsonb_agg(jsonb_build_object(
                  'path', to_jsonb(g.path), 'conversions', g.conversions, 'non_conversions', g.non_conversions,
-                 'revenue', coalesce((select jsonb_object_agg(r.won_currency, r.total) from revenue r
-                                      where r.path = g.path), '{}'::jsonb))
+                 'revenue', g.revenue)
                order by g.conversions desc, g.non_conversions desc, g.path)
                from grouped g), '[]'::jsonb))
   into result;

@@ -5,6 +5,11 @@
 --   interest    0–10  10 when the lead showed interest (salesflow/inbox/signals.py)
 --   lead score  0–20  20 % of the lead's score (0–100), as the old system weighed it
 -- rounded half up. p_at is the moment it is computed for (now() in the inbox), so it is immutable and testable.
+--
+-- The inbox shows the autopilot's newest draft waiting for approval on a conversation (draft_action_id,
+-- draft_text and the reason "a draft waits for approval"): an interested lead's conversation needs a person,
+-- and the autopilot (20261202190100_autopilot_actions.sql) has usually drafted the answer already; a member
+-- approves, edits or rejects it with public.autopilot_decide. Expired drafts are left out.
 
 create or replace function private.inbox_priority(
   p_inbound_count integer, p_last_inbound_at timestamptz, p_sentiment text, p_interest boolean,
@@ -43,7 +48,7 @@ create or replace function public.inbox(
   conversation_id uuid, lead_id uuid, lead_name text, channel text, inbox_status text, status text,
   priority integer, reasons text[], unread_count integer, last_message_preview text,
   last_message_direction text, last_message_at timestamptz, last_inbound_at timestamptz,
-  snoozed_until timestamptz, lead_score integer
+  snoozed_until timestamptz, lead_score integer, draft_action_id uuid, draft_text text
 )
 language sql stable security invoker
 set search_path = ''
@@ -66,11 +71,12 @@ as $$
            case when s.unread_count > 0 then s.unread_count::text || ' unread' end,
            case s.sentiment when 'positive' then 'positive tone' when 'negative' then 'negative tone' end,
            case when s.lead_score >= 70 then 'lead score ' || s.lead_score::text end,
-           case when s.snoozed_until > now() then 'asked to wait until ' || to_char(s.snoozed_until, 'YYYY-MM-DD') end
+           case when s.snoozed_until > now() then 'asked to wait until ' || to_char(s.snoozed_until, 'YYYY-MM-DD') end,
+           case when d.id is not null then 'a draft waits for approval' end
          ], null),
          s.unread_count,
          left(coalesce(m.body, '[' || coalesce(m.template_name, m.content_type) || ']'), 140),
-         m.direction, m.created_at, s.last_inbound_at, s.snoozed_until, s.lead_score
+         m.direction, m.created_at, s.last_inbound_at, s.snoozed_until, s.lead_score, d.id, d.draft
   from scored s
   left join lateral (
     select x.body, x.template_name, x.content_type, x.direction, x.created_at
@@ -79,6 +85,14 @@ as $$
     order by x.created_at desc
     limit 1
   ) m on true
+  left join lateral (
+    select a.id, a.draft
+    from public.autopilot_actions a
+    where a.conversation_id = s.id and a.tenant_id = s.tenant_id and a.status = 'queued_for_approval'
+      and (a.expires_at is null or a.expires_at > now())
+    order by a.created_at desc
+    limit 1
+  ) d on true
   where p_before_priority is null
      or (s.priority, s.id) < (p_before_priority, coalesce(p_before_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid))
   order by s.priority desc, s.id desc

@@ -5,6 +5,15 @@
 -- Only the conversation's newest inbound message moves it, once (inbox_signal_message_id): a redelivered or
 -- late event changes nothing, and converted, archived or unsubscribed conversations stay as they are.
 -- Returns {"applied": bool, "conversation_id", "lead_id", "inbox_status", "snoozed_until"}.
+--
+-- A requested delay ends: inbox_apply_signal publishes `inbox.delay_over` delayed to snoozed_until (the
+-- 14 days), and the inbox handler then hands the conversation back to a person (needs_human_attention) and
+-- resumes the sequence enrollments the delay paused (salesflow/handlers/inbox.py).
+
+insert into public.event_types (name, description) values
+  ('inbox.delay_over', 'A lead''s requested delay ended (delayed with run_after = snoozed_until). Payload: '
+                       'conversation_id, lead_id, message_id, snoozed_until.')
+on conflict (name) do update set description = excluded.description;
 
 create or replace function public.inbox_apply_signal(
   p_tenant_id uuid, p_message_id uuid, p_signal text, p_sentiment text default null, p_snooze_days integer default 14
@@ -59,6 +68,15 @@ begin
     select c.inbox_status, c.snoozed_until into v_status, v_until from public.conversations c where c.id = v_conversation;
     return jsonb_build_object('applied', false, 'conversation_id', v_conversation, 'lead_id', v_lead,
                               'inbox_status', v_status, 'snoozed_until', v_until);
+  end if;
+  if p_signal = 'delay' then
+    -- The end of the pause, delayed to it; a later delay request publishes its own (and this one then finds
+    -- another snoozed_until and does nothing).
+    insert into public.events (tenant_id, type, payload, ordering_key, source, run_after)
+    values (p_tenant_id, 'inbox.delay_over',
+            jsonb_build_object('conversation_id', v_conversation, 'lead_id', v_lead, 'message_id', p_message_id,
+                               'snoozed_until', v_until),
+            v_lead::text, 'db', v_until);
   end if;
   return jsonb_build_object('applied', true, 'conversation_id', v_conversation, 'lead_id', v_lead,
                             'inbox_status', v_status, 'snoozed_until', v_until);
