@@ -53,6 +53,13 @@ def action_key(action_id: str | UUID) -> str:
     return f"autopilot:{action_id}"
 
 
+async def _may_be_on(data: TenantData) -> bool:
+    """Whether any of the tenant's settings rows (tenant, channel or lead) turns a mode on: if none does, every
+    message resolves to mode off, whatever its channel and lead."""
+    rows = await data.select("autopilot_settings", columns=["mode"])
+    return any(r.get("mode") not in (None, "off") for r in rows)
+
+
 async def _existing(data: TenantData, message_id: str) -> dict[str, Any] | None:
     rows = await data.select("autopilot_actions", {"trigger_message_id": message_id}, limit=1)
     return rows[0] if rows else None
@@ -126,6 +133,10 @@ async def draft_for_message(data: TenantData, ai: Any, message_id: str | UUID, *
         if earlier["status"] == "drafted":  # a crash between recording and sending
             return AutopilotOutcome(await _send(data, earlier), None)
         return AutopilotOutcome(earlier, None, skipped="already handled")
+    if not await _may_be_on(data):
+        # Off (the default: no settings row) is known from one small read; the context is not built.
+        off = Verdict("skip", (), ("autopilot off",))
+        return AutopilotOutcome(None, off, skipped=off.reasons[0])
     ctx = await data.rpc("autopilot_context", {"p_tenant_id": str(data.tenant_id), "p_message_id": message_id})
     if not ctx:
         return AutopilotOutcome(None, None, skipped="no such message")
