@@ -299,6 +299,10 @@ def due_steps(url: str, lead_ids: list[str], lag_ids: list[str], lag_gap: float,
                 "and e.payload ->> 'sequence_id' = %s", (seq,)).fetchone()
             assert own is not None
             result["handler_ms"] = {"p50": round(float(own[0] or 0), 1), "p99": round(float(own[1] or 0), 1)}
+            # every event published is a NOTIFY, and notifying commits take turns (one lock per database)
+            result["events_per_step"] = {str(k): round(int(v) / n, 2) for k, v in conn.execute(
+                "select type, count(*) from public.events where created_at > to_timestamp(%s) "
+                "and type not like 'bench.%%' group by 1 order by 2 desc", (committed,)).fetchall()}
             # the backlog's lag, for information: how long a step waited behind the others
             backlog = [float(r[0]) for r in conn.execute(
                 "select extract(epoch from x.created_at - e.run_after) from public.events x "
@@ -457,6 +461,8 @@ def report(result: dict[str, Any]) -> None:
     due = result["due"]
     print(f"listener process cpu {due['listener_cpu_share']:.0%} of a core while the steps drained; "
           f"run_due_step own time p50 {due['handler_ms']['p50']} ms, p99 {due['handler_ms']['p99']} ms")
+    print("events published per step (each a NOTIFY): "
+          + ", ".join(f"{k} {v}" for k, v in due["events_per_step"].items()))
     if "profile" in due:
         prof = due["profile"]
         print(f"listener sessions ({prof['sessions_per_sample']} per sample, {prof['samples']} samples): "
