@@ -223,6 +223,13 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return float(sum(values) - idle), float(sum(values))
+
+
 def sample_activity(url: str, conn: psycopg.Connection[Any], seq: str, n: int) -> dict[str, Any]:
     """While the steps drain: sample the listener's database sessions every 50 ms (pg_stat_activity): which
     statements are running, waiting on what, and how often a session sits idle in a transaction (the handler's
@@ -280,6 +287,7 @@ def due_steps(url: str, lead_ids: list[str], lag_ids: list[str], lag_gap: float,
         with listener(url, handlers) as proc:
             progress(f"(2) {n} steps due at once, one listener")
             cpu0 = process_cpu(proc.pid)
+            busy0 = machine_busy()
             enrolled = scalar(conn, "select public.enroll_leads(%s, %s::uuid[], %s)", (seq, lead_ids, ACME))
             assert enrolled["enrolled"] == n, f"enrolled {enrolled}, expected {n}"
             committed = float(scalar(conn, "select extract(epoch from clock_timestamp())"))
@@ -292,6 +300,8 @@ def due_steps(url: str, lead_ids: list[str], lag_ids: list[str], lag_gap: float,
             seconds = last - committed
             result.update(seconds=round(seconds, 2), per_second=round(n / seconds, 1),
                           listener_cpu_share=round((process_cpu(proc.pid) - cpu0) / seconds, 2))
+            busy1 = machine_busy()
+            result["machine_busy_share"] = round((busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]), 2)
             own = conn.execute(
                 "select percentile_cont(0.5) within group (order by d.duration_ms), "
                 "percentile_cont(0.99) within group (order by d.duration_ms) from public.event_deliveries d "
@@ -383,6 +393,9 @@ def main() -> None:
     parser.add_argument("--lag-gap", type=float, default=0.5, help="seconds between the trickle's due moments")
     parser.add_argument("--all-handlers", action="store_true",
                         help="the listener loads every project handler (default: the sequence handlers only)")
+    parser.add_argument("--async-commit", action="store_true",
+                        help="an experiment: the scratch database's sessions commit with synchronous_commit = off "
+                             "(how much of a step is waiting for WAL flushes under the NOTIFY commit lock)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the listener's database sessions while the steps drain (where the time goes)")
     parser.add_argument("--json", action="store_true")
@@ -409,6 +422,10 @@ def main() -> None:
     try:
         progress(f"scratch database {dbname}: migrating, {args.leads} leads (+{args.lag_steps} for the trickle)")
         ids = prepare(url, args.leads + args.lag_steps)
+        if args.async_commit:
+            with psycopg.connect(SERVER, autocommit=True) as conn:
+                conn.execute(sql.SQL("alter database {} set synchronous_commit = off").format(sql.Identifier(dbname)))
+        result["synchronous_commit"] = "off" if args.async_commit else "on (the server's default)"
         lead_ids, lag_ids = ids[:args.leads], ids[args.leads:]
         progress(f"(1) enroll_leads with {args.leads} leads")
         result["enroll"] = enroll_many(url, lead_ids)
@@ -459,7 +476,9 @@ def report(result: dict[str, Any]) -> None:
     print(f"\nlistener: {result['listener']}, handlers {', '.join(result['handlers'])}; enrolling: "
           f"{result['enroll_path']}; backlog lag p50 {result['due']['backlog_lag_p50_s']} s")
     due = result["due"]
-    print(f"listener process cpu {due['listener_cpu_share']:.0%} of a core while the steps drained; "
+    print(f"synchronous_commit: {result['synchronous_commit']}")
+    print(f"listener process cpu {due['listener_cpu_share']:.0%} of a core while the steps drained (all CPUs "
+          f"{due['machine_busy_share']:.0%} busy, every process); "
           f"run_due_step own time p50 {due['handler_ms']['p50']} ms, p99 {due['handler_ms']['p99']} ms")
     print("events published per step (each a NOTIFY): "
           + ", ".join(f"{k} {v}" for k, v in due["events_per_step"].items()))
