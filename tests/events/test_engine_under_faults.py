@@ -18,7 +18,7 @@ from engine_helpers import ACME, Listener, wait_until_sync
 Conn = psycopg.Connection[Any]
 
 KEYS = 50
-PER_KEY = 24
+PER_KEY = 48  # enough work that the faults below land while events are in flight (the engine got faster)
 WORKERS = 4
 FAULT_SECONDS = 45.0
 
@@ -64,9 +64,11 @@ def test_killed_connections_and_workers_never_run_an_event_twice_at_once_or_a_ke
     workers = [worker(slot) for slot in range(WORKERS)]
     terminated = kills = 0
     started = time.monotonic()
+    rounds = 0
     while time.monotonic() - started < FAULT_SECONDS and processed() < total:
         time.sleep(rng.uniform(0.03, 0.2))
-        if rng.random() < 0.04 and kills < 8:
+        rounds += 1
+        if rounds % 15 == 5 and kills < 8:  # a worker killed every 15th round, the first early
             slot = rng.randrange(WORKERS)
             pid = workers[slot].proc.pid if workers[slot].proc else 0
             workers[slot].kill9()
