@@ -201,6 +201,36 @@ update public.event_types set description =
   'latency_ms, scenario, prompt_version, mode, verdict, message_id.'
 where name = 'autopilot.action_executed';
 
+-- autopilot_context is cheap: the lead's time zone is checked by private.autopilot_zone (an Area/Location
+-- name by converting to it; pg_timezone_names, which reads the whole time zone database, ~30 ms, only for
+-- other names), and "has the lead had an outbound message" is answered by a partial index.
+create index if not exists messages_lead_outbound_idx on public.messages (lead_id, tenant_id)
+  where direction = 'out';
+
+create or replace function private.autopilot_zone(p_zone text) returns text
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_probe timestamp;
+begin
+  if p_zone is null or p_zone = 'UTC' then
+    return 'UTC';
+  end if;
+  if p_zone !~ '^[A-Za-z][A-Za-z_-]*(/[A-Za-z0-9_+-]+)+$' then
+    return case when exists (select 1 from pg_catalog.pg_timezone_names z where z.name = p_zone)
+                then p_zone else 'UTC' end;
+  end if;
+  v_probe := pg_catalog.timezone(p_zone, pg_catalog.now());
+  return case when v_probe is null then 'UTC' else p_zone end;
+exception when invalid_parameter_value then
+  return 'UTC';
+end
+$$;
+
+revoke all on function private.autopilot_zone(text) from public, anon, authenticated;
+grant execute on function private.autopilot_zone(text) to service_role;
+
 -- What the autopilot handler needs to decide about one inbound message, in one call (service code only): the
 -- message, its lead (time zone: the lead's, else the tenant's settings ->> 'timezone', else UTC; locale), the
 -- settings rows that apply (tenant, channel, lead), whether this is the first contact (nothing was ever sent
@@ -224,9 +254,7 @@ begin
   select coalesce(v_lead.timezone, t.settings ->> 'timezone', 'UTC'), coalesce(v_lead.locale, t.locale)
   into v_zone, v_locale
   from public.tenants t where t.id = p_tenant_id;
-  if not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = v_zone) then
-    v_zone := 'UTC';
-  end if;
+  v_zone := private.autopilot_zone(v_zone);
   return jsonb_build_object(
     'message', jsonb_build_object('id', v_message.id, 'direction', v_message.direction, 'body', v_message.body,
                                   'channel', v_message.channel, 'conversation_id', v_message.conversation_id,
