@@ -33,7 +33,7 @@ begin
   else
     raise exception '%: sign in as a member of a tenant', p_function using errcode = '42501';
   end if;
-  if p_tz is not null and not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = p_tz) then
+  if p_tz is not null and not private.is_time_zone(p_tz) then
     raise exception '%.p_tz: % is not a known time zone', p_function, quote_literal(p_tz)
       using errcode = '22023', hint = 'use an IANA time zone name such as Europe/Berlin';
   end if;

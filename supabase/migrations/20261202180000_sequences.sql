@@ -59,7 +59,7 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = new.timezone) then
+  if not private.is_time_zone(new.timezone) then
     raise exception 'sequences.timezone: % is not a known time zone', quote_literal(new.timezone)
       using errcode = '23514', column = 'timezone',
             hint = 'use an IANA time zone name such as Europe/Vienna (the names in pg_timezone_names)';

@@ -201,31 +201,17 @@ update public.event_types set description =
   'latency_ms, scenario, prompt_version, mode, verdict, message_id.'
 where name = 'autopilot.action_executed';
 
--- autopilot_context is cheap: the lead's time zone is checked by private.autopilot_zone (an Area/Location
--- name by converting to it; pg_timezone_names, which reads the whole time zone database, ~30 ms, only for
--- other names), and "has the lead had an outbound message" is answered by a partial index.
+-- autopilot_context is cheap: the lead's time zone is checked with private.is_time_zone (an indexed copy of
+-- the zone names, not pg_timezone_names, which reads the whole time zone database, ~30 ms), and "has the
+-- lead had an outbound message" is answered by a partial index.
 create index if not exists messages_lead_outbound_idx on public.messages (lead_id, tenant_id)
   where direction = 'out';
 
 create or replace function private.autopilot_zone(p_zone text) returns text
-language plpgsql stable
+language sql stable
 set search_path = ''
 as $$
-declare
-  v_probe timestamp;
-begin
-  if p_zone is null or p_zone = 'UTC' then
-    return 'UTC';
-  end if;
-  if p_zone !~ '^[A-Za-z][A-Za-z_-]*(/[A-Za-z0-9_+-]+)+$' then
-    return case when exists (select 1 from pg_catalog.pg_timezone_names z where z.name = p_zone)
-                then p_zone else 'UTC' end;
-  end if;
-  v_probe := pg_catalog.timezone(p_zone, pg_catalog.now());
-  return case when v_probe is null then 'UTC' else p_zone end;
-exception when invalid_parameter_value then
-  return 'UTC';
-end
+  select case when p_zone is not null and private.is_time_zone(p_zone) then p_zone else 'UTC' end
 $$;
 
 revoke all on function private.autopilot_zone(text) from public, anon, authenticated;

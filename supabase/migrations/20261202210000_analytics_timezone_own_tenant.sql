@@ -16,7 +16,7 @@ begin
   if zone is null or zone = 'UTC' then
     return 'UTC';
   end if;
-  if exists (select 1 from pg_catalog.pg_timezone_names z where z.name = zone) then
+  if private.is_time_zone(zone) then
     return zone;
   end if;
   return 'UTC';

@@ -3,6 +3,7 @@
 -- to insert (measured by ./scripts/bench sequences). The names are copied once into an indexed table and
 -- looked up there; a name not in the copy (tzdata updated after this migration) is still looked up in
 -- pg_timezone_names, so nothing valid is refused and names stay exact (case matters: zoneinfo is case-sensitive).
+-- private.is_time_zone is the one check of a zone name: leads, sequences, analytics and the autopilot use it.
 create table if not exists private.time_zone_names (name text primary key);
 insert into private.time_zone_names (name) select z.name from pg_catalog.pg_timezone_names z on conflict do nothing;
 alter table private.time_zone_names enable row level security;
