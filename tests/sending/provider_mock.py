@@ -93,12 +93,23 @@ def _handler(mock: ProviderMock) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             path = urlparse(self.path).path
+            # A sender killed between its headers and its body leaves a request without a recipient: a real
+            # provider refuses it (nothing is sent to anyone), so it is not counted as a message to a lead.
             if path.endswith("/Messages.json"):
-                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                form = {k: v[0] for k, v in parse_qs(raw.decode(errors="replace")).items()}
+                if not form.get("To"):
+                    self._reply(400, {"code": 21604, "message": "A 'To' phone number is required.", "status": 400})
+                    return
                 self._send(form["To"], "twilio", form)
             elif path.endswith("/messages"):
-                payload = json.loads(raw or b"{}")
-                self._send(str(payload.get("to")), "whatsapp", payload)
+                try:
+                    payload = json.loads(raw or b"{}")
+                except ValueError:
+                    payload = {}
+                if not payload.get("to"):
+                    self._reply(400, {"error": {"message": "(#100) The parameter to is required.", "code": 100}})
+                    return
+                self._send(str(payload["to"]), "whatsapp", payload)
             else:
                 self._reply(404, {"message": "not found"})
 
