@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import threading
@@ -25,8 +26,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from salesflow.devstack import rest
@@ -36,10 +38,11 @@ from salesflow.devstack.context import StackContext
 from salesflow.devstack.functions import FunctionsRunner
 from salesflow.devstack.keys import ApiKeys, api_keys
 from salesflow.devstack.realtime import RealtimeHub
-from salesflow.settings import settings
+from salesflow.settings import PROJECT_ROOT, settings
 
 log = logging.getLogger("salesflow.devstack")
 ALL_METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
+DASHBOARD_DIR = PROJECT_ROOT / "dashboard"
 
 
 class _DenialIsNoError(logging.Filter):
@@ -151,8 +154,21 @@ class DevStack:
         async def health(_: Request) -> Response:
             return JSONResponse({"status": "ok", "api_url": self.url, "functions": functions.names()})
 
+        async def dashboard_config(_: Request) -> Response:
+            # The dashboard's only configuration, written here for the local stack (an operator writes the
+            # file for a real project): the API URL the browser reached and the anon key.
+            config = json.dumps({"supabaseUrl": self.url, "anonKey": self.keys.anon})
+            return Response(f"window.SALESFLOW_CONFIG = {config};\n", media_type="text/javascript",
+                            headers={"Cache-Control": "no-store"})
+
+        async def dashboard_redirect(_: Request) -> Response:
+            return RedirectResponse("/dashboard/")
+
         routes = [
             Route("/", health),
+            Route("/dashboard", dashboard_redirect),
+            Route("/dashboard/config.js", dashboard_config),
+            Mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True, check_dir=False), name="dashboard"),
             Route("/rest/v1/{path:path}", rest_endpoint, methods=ALL_METHODS),
             Route("/rest/v1", rest_endpoint, methods=ALL_METHODS),
             Route("/auth/v1/token", auth.token, methods=["POST"]),
