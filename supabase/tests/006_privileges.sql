@@ -55,6 +55,7 @@ select functions_are('public', array[
   'ai_resolve_prompt',
   'ai_set_prompt_label',
   'ai_settle_budget',
+  'ai_spend',
   'ai_track_usage',
   'apply_lead_extraction',
   'apply_message_status',
@@ -391,6 +392,13 @@ select function_privs_are('public', 'ai_track_usage', array['jsonb'], 'authentic
   'authenticated cannot execute ai_track_usage');
 select function_privs_are('public', 'ai_track_usage', array['jsonb'], 'service_role', array['EXECUTE'],
   'service_role executes ai_track_usage');
+
+-- public.ai_spend(date, uuid) (20261203120000_dashboard_ai_spend.sql; security invoker: members under RLS)
+select function_privs_are('public', 'ai_spend', array['date', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute ai_spend');
+select function_privs_are('public', 'ai_spend', array['date', 'uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes ai_spend (RLS decides what it reads)');
+select function_privs_are('public', 'ai_spend', array['date', 'uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes ai_spend');
 
 -- public.apply_message_status(uuid, text, text, text, timestamp with time zone, text, text)
 select function_privs_are('public', 'apply_message_status', array['uuid', 'text', 'text', 'text', 'timestamp with time zone', 'text', 'text'], 'anon', '{}'::text[], 'anon cannot execute apply_message_status');
