@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 from zoneinfo import available_timezones
@@ -17,7 +18,7 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from salesflow.analytics import attribution as markov_attribution
-from salesflow.analytics.stages import DIMENSIONS, MODELS, Dimension, Model
+from salesflow.analytics.stages import DIMENSIONS, MODELS, SQL_MODELS, Dimension, Model
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail, is_terminal, print_json
 
@@ -31,6 +32,13 @@ FromOption = typer.Option(None, "--from", help="First day (YYYY-MM-DD, in --tz).
 ToOption = typer.Option(None, "--to", help="Last day (YYYY-MM-DD, in --tz). Default: today.")
 TzOption = typer.Option(None, "--tz", help="IANA time zone of the days. Default: the tenant's, else UTC.")
 JsonOption = typer.Option(False, "--json", help="Print JSON (the default when stdout is not a terminal).")
+PngOption = typer.Option(None, "--png", help="Also write the charts as PNG files (funnel.png, ...) into this "
+                         "directory (created if missing).")
+HtmlOption = typer.Option(None, "--html", help="Also write one self-contained HTML report (charts and tables) "
+                          "to this file.")
+WindowOption = typer.Option(90, "--window-days", help="A stage counts when reached within this many days of the "
+                            "lead's creation.")
+FUNNEL_QUERY = "select public.analytics_funnel(%(from)s, %(to)s, %(tz)s, %(window)s, %(tenant)s)"
 
 
 class ReportArgs(BaseModel):
@@ -66,6 +74,10 @@ class AttributionArgs(ReportArgs):
     dimension: Dimension = "channel"
 
 
+class FullReportArgs(FunnelArgs):
+    dimension: Dimension = "channel"
+
+
 _OPTION = {"from_": "--from", "from": "--from", "to": "--to", "tz": "--tz", "tenant": "--tenant",
            "window_days": "--window-days", "model": "--model", "dimension": "--dimension"}
 
@@ -93,16 +105,20 @@ def _connect(database_url: str | None) -> psycopg.Connection[Any]:
         fail(f"cannot connect to {loc.describe()}: {exc}".strip(), code=1)
 
 
-def _call(database_url: str | None, query: str, params: dict[str, Any]) -> Any:
+def _query(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> Any:
     import psycopg
 
-    with _connect(database_url) as conn:
-        try:
-            row = conn.execute(query, params).fetchone()
-        except psycopg.Error as exc:
-            message = exc.diag.message_primary or str(exc)
-            fail(message, code=2 if exc.diag.sqlstate == "22023" else 1)
+    try:
+        row = conn.execute(query, params).fetchone()
+    except psycopg.Error as exc:
+        message = exc.diag.message_primary or str(exc)
+        fail(message, code=2 if exc.diag.sqlstate == "22023" else 1)
     return row[0] if row else None
+
+
+def _call(database_url: str | None, query: str, params: dict[str, Any]) -> Any:
+    with _connect(database_url) as conn:
+        return _query(conn, query, params)
 
 
 def _scope(args: ReportArgs) -> dict[str, Any]:
@@ -122,6 +138,46 @@ def _show(report: dict[str, Any], json_output: bool, render: Any) -> None:
         print_json(report)
     else:
         render(report)
+
+
+def _check_outputs(png: Path | None, html: Path | None) -> None:
+    """Refuse unwritable --png / --html paths before any work is done."""
+    from salesflow.analytics.reports import files
+
+    try:
+        if png is not None:
+            files.check_directory(png, "--png")
+        if html is not None:
+            files.check_file(html, "--html")
+    except files.OutputPathError as exc:
+        fail(str(exc))
+
+
+def _document(args: ReportArgs, **reports: Any) -> dict[str, Any]:
+    """A report document (the shape `report --json` prints) holding the given reports, scoped by the first."""
+    first = reports["funnel"] if "funnel" in reports else next(iter(reports["attribution"].values()))
+    return {"tenant": str(args.tenant), "from": first["from"], "to": first["to"], "tz": first["tz"], **reports}
+
+
+def _write_outputs(document: dict[str, Any], png: Path | None, html: Path | None) -> None:
+    """Render the document's charts and write the PNGs and/or the HTML page (all files or none)."""
+    if png is None and html is None:
+        return
+    from salesflow.analytics.reports import charts, files
+    from salesflow.analytics.reports import html as report_html
+
+    rendered = [(chart, charts.render_png(chart)) for chart in charts.charts_of(document)]
+    out: dict[Path, bytes] = {}
+    if png is not None:
+        out.update({png / f"{chart.name}.png": data for chart, data in rendered})
+    if html is not None:
+        out[html] = report_html.report_html(document, rendered).encode("utf-8")
+    try:
+        files.write_all(out)
+    except OSError as exc:
+        fail(f"cannot write the report files: {exc}", code=1)
+    for path in out:
+        typer.echo(f"wrote {path}", err=True)
 
 
 def _render_funnel(report: dict[str, Any]) -> None:
@@ -181,17 +237,18 @@ def funnel(
     from_: str | None = FromOption,
     to: str | None = ToOption,
     tz: str | None = TzOption,
-    window_days: int = typer.Option(90, "--window-days", help="A stage counts when reached within this many "
-                                    "days of the lead's creation."),
+    window_days: int = WindowOption,
     json_output: bool = JsonOption,
+    png: Path | None = PngOption,
+    html: Path | None = HtmlOption,
     database_url: str | None = DbUrl,
 ) -> None:
     """The 10-stage funnel of the leads created in the period: counts, conversions, drop-off, times, cohorts."""
     args = _parse(FunnelArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "window_days": window_days})
-    report = _call(database_url,
-                   "select public.analytics_funnel(%(from)s, %(to)s, %(tz)s, %(window)s, %(tenant)s)",
-                   {**_scope(args), "window": args.window_days})
+    _check_outputs(png, html)
+    report = _call(database_url, FUNNEL_QUERY, {**_scope(args), "window": args.window_days})
     _show(report, json_output, _render_funnel)
+    _write_outputs(_document(args, funnel=report), png, html)
 
 
 @app.command("attribution")
@@ -203,23 +260,104 @@ def attribution_report(
     to: str | None = ToOption,
     tz: str | None = TzOption,
     json_output: bool = JsonOption,
+    png: Path | None = PngOption,
+    html: Path | None = HtmlOption,
     database_url: str | None = DbUrl,
 ) -> None:
     """Won deals (count and revenue) credited to channels, actors, campaigns or sequences by one model."""
     args = _parse(AttributionArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "model": model,
                                     "dimension": dimension})
-    if args.model == "markov":
-        paths = _call(database_url,
-                      "select public.analytics_touch_paths(%(dimension)s, %(from)s, %(to)s, %(tz)s, %(tenant)s)",
-                      {**_scope(args), "dimension": args.dimension})
-        result = markov_attribution.markov(markov_attribution.paths_from_json(paths["paths"])).as_json()
-        report = {**result, "dimension": args.dimension, "from": paths["from"], "to": paths["to"], "tz": paths["tz"]}
-        report["credits"] = [{args.dimension: c.pop("key"), **c} for c in report["credits"]]
-    else:
-        report = _call(database_url,
-                       "select public.analytics_attribution(%(model)s, %(dimension)s, %(from)s, %(to)s, %(tz)s, "
-                       "%(tenant)s)", {**_scope(args), "model": args.model, "dimension": args.dimension})
+    _check_outputs(png, html)
+    with _connect(database_url) as conn:
+        report = _attribution(conn, _scope(args), args.model, args.dimension)
     _show(report, json_output, _render_attribution)
+    _write_outputs(_document(args, attribution={args.model: report}, dimension=args.dimension), png, html)
+
+
+def _attribution(conn: psycopg.Connection[Any], scope: dict[str, Any], model: Model, dimension: Dimension) -> Any:
+    """One model's report: the SQL function's, or for markov the removal effect over the touch paths."""
+    if model != "markov":
+        return _query(conn, "select public.analytics_attribution(%(model)s, %(dimension)s, %(from)s, %(to)s, "
+                            "%(tz)s, %(tenant)s)", {**scope, "model": model, "dimension": dimension})
+    paths = _query(conn, "select public.analytics_touch_paths(%(dimension)s, %(from)s, %(to)s, %(tz)s, %(tenant)s)",
+                   {**scope, "dimension": dimension})
+    result = markov_attribution.markov(markov_attribution.paths_from_json(paths["paths"])).as_json()
+    report = {**result, "dimension": dimension, "from": paths["from"], "to": paths["to"], "tz": paths["tz"]}
+    report["credits"] = [{dimension: c.pop("key"), **c} for c in report["credits"]]
+    return report
+
+
+@app.command()
+def report(
+    tenant: str = TenantOption,
+    from_: str | None = FromOption,
+    to: str | None = ToOption,
+    tz: str | None = TzOption,
+    window_days: int = WindowOption,
+    dimension: str = typer.Option("channel", "--dimension", help=f"Attribution by: one of {', '.join(DIMENSIONS)}."),
+    json_output: bool = JsonOption,
+    png: Path | None = PngOption,
+    html: Path | None = HtmlOption,
+    database_url: str | None = DbUrl,
+) -> None:
+    """Everything for one period: the funnel, attribution by every model, the sales metrics; tables, JSON (one
+    document), PNG charts, one HTML file."""
+    args = _parse(FullReportArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "window_days": window_days,
+                                   "dimension": dimension})
+    _check_outputs(png, html)
+    with _connect(database_url) as conn:
+        funnel_report = _query(conn, FUNNEL_QUERY, {**_scope(args), "window": args.window_days})
+        # The funnel resolved the defaults (period, the tenant's zone): every other report uses the same.
+        scope = {"tenant": str(args.tenant), "from": funnel_report["from"], "to": funnel_report["to"],
+                 "tz": funnel_report["tz"]}
+        attributions = {model: _attribution(conn, scope, model, args.dimension) for model in (*SQL_MODELS, "markov")}
+        metrics = _metrics(conn, scope)
+    document = {**scope, "window_days": args.window_days, "dimension": args.dimension, "funnel": funnel_report,
+                "attribution": attributions, "metrics": metrics}
+    _show(document, json_output, _render_report)
+    _write_outputs(document, png, html)
+
+
+def _metrics(conn: psycopg.Connection[Any], scope: dict[str, Any]) -> Any:
+    """public.analytics_metrics for the scope, or a `not_available` note when this database has no such function."""
+    names = _query(conn, "select p.proargnames from pg_catalog.pg_proc p join pg_catalog.pg_namespace n "
+                         "on n.oid = p.pronamespace where n.nspname = 'public' and p.proname = 'analytics_metrics' "
+                         "order by p.pronargs desc limit 1", {})
+    if names is None:
+        return {"status": "not_available", "reason": "public.analytics_metrics is not in this database"}
+    tenant = ", p_tenant_id => %(tenant)s" if "p_tenant_id" in names else ""
+    return _query(conn, f"select public.analytics_metrics(p_from => %(from)s, p_to => %(to)s, p_tz => %(tz)s{tenant})",
+                  scope)
+
+
+def _render_report(document: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    _render_funnel(document["funnel"])
+    console = Console()
+    reports = document["attribution"]
+    dimension = document["dimension"]
+    drawn = [m for m, r in reports.items() if r.get("status", "ok") == "ok"]
+    conversions = next(iter(reports.values()))["conversions"]
+    table = Table(title=f"Won deals credited by {dimension}, every model ({conversions} won deals)")
+    table.add_column(dimension)
+    for model in drawn:
+        table.add_column(model, justify="right")
+    keys = sorted({str(c[dimension]) for m in drawn for c in reports[m]["credits"]})
+    for key in keys:
+        credit = {m: next((c["conversions"] for c in reports[m]["credits"] if str(c[dimension]) == key), None)
+                  for m in drawn}
+        table.add_row(key, *("-" if (value := credit[m]) is None else f"{float(value):.2f}" for m in drawn))
+    console.print(table)
+    for model, result in reports.items():
+        if model not in drawn:
+            console.print(f"{model}: too little data: {'; '.join(result.get('reasons') or [])}")
+    metrics = document["metrics"]
+    if metrics.get("status") == "not_available":
+        console.print(f"metrics not available ({metrics['reason']})")
+    else:
+        console.print_json(json.dumps(metrics, default=str))
 
 
 @app.command()

@@ -1,0 +1,202 @@
+"""One self-contained HTML page of a report document: the charts embedded as base64 PNG, then the tables.
+
+Nothing on the page points outside it (no script, stylesheet, font or image URL), so the file can be mailed
+or opened offline. Every number cell carries the JSON's exact value in `data-value` next to the rounded text
+a reader sees; tests read the tables back and compare them to `--json`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from salesflow.analytics.reports.charts import Chart
+
+Unit = Literal["count", "rate", "hours", "credit", "money", "number"]
+
+STYLE = """
+body { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto; max-width: 1240px;
+       color: #111827; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: .25rem; }
+h2 { font-size: 1.2rem; margin-top: 2.5rem; border-bottom: 1px solid #e5e7eb; padding-bottom: .25rem; }
+h3 { font-size: 1rem; margin-top: 1.5rem; }
+p.scope, p.note { color: #4b5563; }
+figure { margin: 1rem 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e5e7eb; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
+th, td { padding: .25rem .6rem; border-bottom: 1px solid #e5e7eb; }
+thead th { text-align: right; background: #f9fafb; }
+thead th:first-child, tbody th { text-align: left; font-weight: normal; }
+td { text-align: right; font-variant-numeric: tabular-nums; }
+"""
+
+
+def _number_text(value: float, unit: Unit) -> str:
+    if unit == "count":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    if unit == "rate":
+        return f"{value * 100:.1f} %"
+    if unit == "hours":
+        return f"{value:,.1f} h"
+    if unit in ("credit", "money"):
+        return f"{value:,.2f}"
+    return f"{value:,}"
+
+
+def cell_text(value: Any, unit: Unit) -> str:
+    """The text a number cell shows (`-` for none); tests format the JSON's value with it."""
+    if value is None:
+        return "-"
+    return _number_text(value, unit)
+
+
+def _td(value: Any, unit: Unit) -> str:
+    if value is None:
+        return "<td>-</td>"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"<td>{html.escape(str(value))}</td>"
+    return f'<td data-value="{json.dumps(value)}">{html.escape(cell_text(value, unit))}</td>'
+
+
+def _table(table_id: str, caption: str, key_header: str, columns: Sequence[tuple[str, str, Unit]],
+           rows: Iterable[tuple[str, Mapping[str, Any]]]) -> str:
+    """A table: one row per key, columns (header, field of the row, unit)."""
+    head = "".join(f"<th scope=\"col\">{html.escape(h)}</th>" for h, _, _ in columns)
+    body = "".join(
+        f"<tr><th scope=\"row\">{html.escape(str(key))}</th>"
+        + "".join(_td(row.get(field), unit) for _, field, unit in columns) + "</tr>"
+        for key, row in rows
+    )
+    return (f'<table id="{html.escape(table_id)}"><caption hidden>{html.escape(caption)}</caption>'
+            f'<thead><tr><th scope="col">{html.escape(key_header)}</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+FUNNEL_COLUMNS: Sequence[tuple[str, str, Unit]] = (
+    ("count", "count", "count"), ("step conversion", "step_conversion", "rate"),
+    ("overall conversion", "overall_conversion", "rate"), ("drop-off", "drop_off", "count"),
+    ("drop-off rate", "drop_off_rate", "rate"), ("median h from created", "median_hours_from_created", "hours"),
+    ("mean h from created", "mean_hours_from_created", "hours"),
+    ("median h from previous", "median_hours_from_previous", "hours"),
+    ("mean h from previous", "mean_hours_from_previous", "hours"),
+)
+BREAKDOWN_COLUMNS: Sequence[tuple[str, str, Unit]] = (
+    ("leads", "leads", "count"), ("won", "won", "count"), ("conversion", "conversion", "rate"),
+)
+
+
+def _funnel_section(funnel: Mapping[str, Any]) -> str:
+    parts = [
+        "<h2>Funnel</h2>",
+        f'<p class="scope">{funnel["leads"]} leads created {html.escape(str(funnel["from"]))} to '
+        f'{html.escape(str(funnel["to"]))}; a stage counts when reached within {funnel["window_days"]} days.</p>',
+        _table("funnel", "Funnel stages", "stage", FUNNEL_COLUMNS, ((s["stage"], s) for s in funnel["stages"])),
+        "<h3>Exits</h3>",
+        _table("funnel-exits", "Exits", "exit", (("count", "count", "count"), ("rate", "rate", "rate")),
+               funnel["exits"].items()),
+        "<h3>Cohorts by week of creation</h3>",
+        _table("funnel-cohorts", "Cohorts", "week", BREAKDOWN_COLUMNS, ((c["week"], c) for c in funnel["cohorts"])),
+        "<h3>By source channel</h3>",
+        _table("funnel-by-source-channel", "By source channel", "source channel", BREAKDOWN_COLUMNS,
+               ((c["source_channel"], c) for c in funnel["by_source_channel"])),
+    ]
+    if funnel.get("by_owner"):
+        parts += ["<h3>By owner</h3>",
+                  _table("funnel-by-owner", "By owner", "owner", BREAKDOWN_COLUMNS,
+                         ((c.get("owner_id") or "none", c) for c in funnel["by_owner"]))]
+    return "".join(parts)
+
+
+def _attribution_section(reports: Mapping[str, Mapping[str, Any]], dimension: str) -> str:
+    models = list(reports)
+    summary = []
+    for model, report in reports.items():
+        row: dict[str, Any] = {"conversions": report.get("conversions"), "status": report.get("status", "ok")}
+        row.update({f"revenue {c}": v for c, v in (report.get("revenue") or {}).items()})
+        summary.append((model, row))
+    currencies = sorted({c for r in reports.values() for c in (r.get("revenue") or {})}
+                        | {c for r in reports.values() for k in r.get("credits", []) for c in k.get("revenue", {})})
+    keys: dict[str, dict[str, dict[str, Any]]] = {}
+    for model, report in reports.items():
+        for credit in report.get("credits", []):
+            keys.setdefault(str(credit[dimension]), {})[model] = credit
+    ordered = sorted(keys)
+    summary_columns: list[tuple[str, str, Unit]] = [("conversions", "conversions", "count"),
+                                                    ("status", "status", "number")]
+    summary_columns += [(f"revenue {c}", f"revenue {c}", "money") for c in currencies]
+    parts = [
+        "<h2>Attribution</h2>",
+        f'<p class="scope">Won deals and their revenue credited by {html.escape(dimension)}, per model.</p>',
+        _table("attribution-models", "Models", "model", summary_columns, summary),
+        "<h3>Won deals credited</h3>",
+        _table("attribution-conversions", "Won deals credited", dimension, [(m, m, "credit") for m in models],
+               ((k, {m: c["conversions"] for m, c in keys[k].items()}) for k in ordered)),
+    ]
+    for currency in currencies:
+        parts += [f"<h3>Revenue credited ({html.escape(currency)})</h3>",
+                  _table(f"attribution-revenue-{currency}", f"Revenue {currency}", dimension,
+                         [(m, m, "money") for m in models],
+                         ((k, {m: c.get("revenue", {}).get(currency) for m, c in keys[k].items()})
+                          for k in ordered))]
+    for model, report in reports.items():
+        if report.get("status", "ok") != "ok":
+            reasons = "; ".join(report.get("reasons") or [])
+            parts.append(f'<p class="note">{html.escape(model)}: too little data ({html.escape(reasons)}).</p>')
+    return "".join(parts)
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _flatten(item, f"{prefix}[{i}]")
+    else:
+        yield prefix, value
+
+
+def _metrics_section(metrics: Mapping[str, Any] | None) -> str:
+    if not metrics or metrics.get("status") == "not_available":
+        reason = (metrics or {}).get("reason", "")
+        return f'<h2>Sales metrics</h2><p class="note">metrics not available{": " if reason else ""}' \
+               f"{html.escape(reason)}</p>"
+    rows = [(path, {"value": value}) for path, value in _flatten(metrics)
+            if path not in ("from", "to", "tz")]
+    return "<h2>Sales metrics</h2>" + _table("metrics", "Sales metrics", "metric",
+                                              [("value", "value", "number")], rows)
+
+
+def _figure(chart: Chart, png: bytes) -> str:
+    width, height = chart.size
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure id="chart-{html.escape(chart.name)}"><img alt="{html.escape(chart.title)}" width="{width}" '
+            f'height="{height}" src="data:image/png;base64,{data}"><figcaption hidden>{html.escape(chart.title)}'
+            "</figcaption></figure>")
+
+
+def report_html(document: Mapping[str, Any], charts: Sequence[tuple[Chart, bytes]]) -> str:
+    """The page: title and scope, the charts (PNG bytes as rendered), then a section per report present."""
+    scope = f"{document['from']} to {document['to']} ({document['tz']})"
+    title = f"SalesFlow analytics {scope}"
+    sections = []
+    if document.get("funnel"):
+        sections.append(_funnel_section(document["funnel"]))
+    if document.get("attribution"):
+        sections.append(_attribution_section(document["attribution"], str(document.get("dimension", "channel"))))
+    if "metrics" in document:
+        sections.append(_metrics_section(document["metrics"]))
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
+        f"<body><h1>{html.escape(title)}</h1>"
+        f'<p class="scope">Tenant {html.escape(str(document.get("tenant", "")))}; days in '
+        f'{html.escape(str(document["tz"]))}.</p>'
+        + "".join(_figure(chart, png) for chart, png in charts)
+        + "".join(sections)
+        + "</body></html>\n"
+    )
