@@ -41,12 +41,17 @@ select tables_are('public', array[
   'analytics_deal_outcomes',
   'analytics_lead_journeys',
   'analytics_daily_rollups',
+  'analytics_stage_probabilities',
   'sequences',
   'sequence_steps',
   'sequence_enrollments',
   'sequence_step_runs',
   'autopilot_settings',
-  'autopilot_actions'
+  'autopilot_actions',
+  'alert_rules',
+  'notification_targets',
+  'alerts',
+  'alert_notifications'
 ], 'every table in public has a block in the privilege matrix');
 select functions_are('public', array[
   'ai_lead_context',
@@ -100,6 +105,7 @@ select functions_are('public', array[
   'analytics_attribution',
   'analytics_touch_paths',
   'analytics_rebuild',
+  'analytics_metrics',
   'enroll_leads',
   'set_enrollment_state',
   'complete_sequence_task',
@@ -112,7 +118,12 @@ select functions_are('public', array[
   'autopilot_context',
   'inbox',
   'lead_best_contact_hours',
-  'inbox_apply_signal'
+  'inbox_apply_signal',
+  'listener_heartbeat',
+  'evaluate_alerts',
+  'claim_alert_notifications',
+  'finish_alert_notifications',
+  'notification_target_secret'
 ], 'every function in public has a block in the privilege matrix');
 
 -- Tables: anon nothing; authenticated what RLS policies exist for; service_role everything.
@@ -333,6 +344,59 @@ select table_privs_are('public', 'autopilot_actions', 'authenticated', array['SE
   'authenticated may select on autopilot_actions');
 select table_privs_are('public', 'autopilot_actions', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on autopilot_actions');
+
+-- public.alert_rules, public.notification_targets (members read rules; owners and admins manage both, by policy)
+select table_privs_are('public', 'alert_rules', 'anon', '{}'::text[], 'anon has no privileges on alert_rules');
+select table_privs_are('public', 'alert_rules', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on alert_rules');
+select table_privs_are('public', 'alert_rules', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on alert_rules');
+select table_privs_are('public', 'notification_targets', 'anon', '{}'::text[], 'anon has no privileges on notification_targets');
+select table_privs_are('public', 'notification_targets', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on notification_targets');
+select table_privs_are('public', 'notification_targets', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on notification_targets');
+
+-- public.alerts, public.alert_notifications (written by the evaluator; members read)
+select table_privs_are('public', 'alerts', 'anon', '{}'::text[], 'anon has no privileges on alerts');
+select table_privs_are('public', 'alerts', 'authenticated', array['SELECT'], 'authenticated may select on alerts');
+select table_privs_are('public', 'alerts', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on alerts');
+select table_privs_are('public', 'alert_notifications', 'anon', '{}'::text[], 'anon has no privileges on alert_notifications');
+select table_privs_are('public', 'alert_notifications', 'authenticated', array['SELECT'],
+  'authenticated may select on alert_notifications');
+select table_privs_are('public', 'alert_notifications', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on alert_notifications');
+
+-- The alert evaluator's and sender's API: service code only; a target's secret: owners and admins by the check inside.
+select function_privs_are('public', 'listener_heartbeat', array['text', 'boolean'], 'anon', '{}'::text[], 'anon cannot execute listener_heartbeat');
+select function_privs_are('public', 'listener_heartbeat', array['text', 'boolean'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute listener_heartbeat');
+select function_privs_are('public', 'listener_heartbeat', array['text', 'boolean'], 'service_role', array['EXECUTE'],
+  'service_role executes listener_heartbeat');
+select function_privs_are('public', 'evaluate_alerts', array['text', 'double precision'], 'anon', '{}'::text[], 'anon cannot execute evaluate_alerts');
+select function_privs_are('public', 'evaluate_alerts', array['text', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute evaluate_alerts');
+select function_privs_are('public', 'evaluate_alerts', array['text', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes evaluate_alerts');
+select function_privs_are('public', 'claim_alert_notifications', array['text', 'integer', 'double precision'], 'anon', '{}'::text[],
+  'anon cannot execute claim_alert_notifications');
+select function_privs_are('public', 'claim_alert_notifications', array['text', 'integer', 'double precision'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute claim_alert_notifications');
+select function_privs_are('public', 'claim_alert_notifications', array['text', 'integer', 'double precision'], 'service_role', array['EXECUTE'],
+  'service_role executes claim_alert_notifications');
+select function_privs_are('public', 'finish_alert_notifications', array['text', 'jsonb'], 'anon', '{}'::text[],
+  'anon cannot execute finish_alert_notifications');
+select function_privs_are('public', 'finish_alert_notifications', array['text', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute finish_alert_notifications');
+select function_privs_are('public', 'finish_alert_notifications', array['text', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes finish_alert_notifications');
+select function_privs_are('public', 'notification_target_secret', array['uuid'], 'anon', '{}'::text[],
+  'anon cannot execute notification_target_secret');
+select function_privs_are('public', 'notification_target_secret', array['uuid'], 'authenticated', array['EXECUTE'],
+  'authenticated executes notification_target_secret (owners and admins get an answer)');
+select function_privs_are('public', 'notification_target_secret', array['uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes notification_target_secret');
 
 -- public.autopilot_queue, public.autopilot_prompt_feedback (views, security_invoker: members under RLS)
 select table_privs_are('public', 'autopilot_queue', 'anon', '{}'::text[], 'anon has no privileges on autopilot_queue');
@@ -771,6 +835,12 @@ select table_privs_are('public', 'analytics_daily_rollups', 'authenticated', arr
   'authenticated may select on analytics_daily_rollups');
 select table_privs_are('public', 'analytics_daily_rollups', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on analytics_daily_rollups');
+-- public.analytics_stage_probabilities (members read; owners and admins edit, by policy)
+select table_privs_are('public', 'analytics_stage_probabilities', 'anon', '{}'::text[], 'anon has no privileges on analytics_stage_probabilities');
+select table_privs_are('public', 'analytics_stage_probabilities', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  'authenticated may select, insert, update, delete on analytics_stage_probabilities');
+select table_privs_are('public', 'analytics_stage_probabilities', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on analytics_stage_probabilities');
 -- public.analytics_record(uuid, jsonb, jsonb, jsonb, jsonb) (writes facts: service code only)
 select function_privs_are('public', 'analytics_record', array['uuid', 'jsonb', 'jsonb', 'jsonb', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute analytics_record');
 select function_privs_are('public', 'analytics_record', array['uuid', 'jsonb', 'jsonb', 'jsonb', 'jsonb'], 'authenticated', '{}'::text[],
@@ -807,6 +877,12 @@ select function_privs_are('public', 'analytics_touch_paths', array['text', 'date
   'authenticated executes analytics_touch_paths');
 select function_privs_are('public', 'analytics_touch_paths', array['text', 'date', 'date', 'text', 'uuid'], 'service_role', array['EXECUTE'],
   'service_role executes analytics_touch_paths');
+-- public.analytics_metrics(date, date, text, uuid, text) (a report: security invoker, RLS applies)
+select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'anon', '{}'::text[], 'anon cannot execute analytics_metrics');
+select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'authenticated', array['EXECUTE'],
+  'authenticated executes analytics_metrics');
+select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes analytics_metrics');
 -- public.analytics_rebuild(uuid, date, date) (the backfill: service code only)
 select function_privs_are('public', 'analytics_rebuild', array['uuid', 'date', 'date'], 'anon', '{}'::text[], 'anon cannot execute analytics_rebuild');
 select function_privs_are('public', 'analytics_rebuild', array['uuid', 'date', 'date'], 'authenticated', '{}'::text[],
