@@ -356,8 +356,38 @@ def _render_report(document: dict[str, Any]) -> None:
     metrics = document["metrics"]
     if metrics.get("status") == "not_available":
         console.print(f"metrics not available ({metrics['reason']})")
-    else:
-        console.print_json(json.dumps(metrics, default=str))
+        return
+    summary = Table(title=f"Sales metrics {metrics['from']} to {metrics['to']} ({metrics['tz']})")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for label, value in _headline_metrics(metrics):
+        summary.add_row(label, value)
+    console.print(summary)
+
+
+def _headline_metrics(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """The numbers a sales lead reads first (the HTML report has all of them)."""
+    def money(amounts: dict[str, Any] | None) -> str:
+        return ", ".join(f"{float(v):,.2f} {c}" for c, v in sorted((amounts or {}).items())) or "-"
+
+    speed, replies, win = metrics.get("speed_to_lead", {}), metrics.get("reply_rate", {}), metrics.get("win_rate", {})
+    pipeline, cost, roi = metrics.get("pipeline", {}), metrics.get("ai_cost", {}), metrics.get("ai_roi", {})
+    median = speed.get("median_minutes")
+    return [
+        ("speed to lead: within 5 minutes", _pct(speed.get("within_5_minutes"))),
+        ("speed to lead: within 1 hour", _pct(speed.get("within_1_hour"))),
+        ("speed to lead: median", "-" if median is None else f"{float(median):.1f} min"),
+        ("reply rate (auto-replies excluded)", _pct(replies.get("rate"))),
+        ("win rate", f"{_pct(win.get('rate'))} ({win.get('won', 0)} won, {win.get('lost', 0)} lost)"),
+        ("pipeline", f"{pipeline.get('deals', 0)} deals, {money(pipeline.get('value'))}"),
+        ("weighted pipeline", money(pipeline.get("weighted_value"))),
+        ("sales velocity per day", money(metrics.get("sales_velocity", {}).get("per_day"))),
+        ("meetings booked", str(metrics.get("meetings_booked", "-"))),
+        ("AI cost", f"{float(cost.get('cost_usd') or 0):,.2f} USD"),
+        ("AI cost per lead / per won deal", " / ".join(
+            "-" if cost.get(k) is None else f"{float(cost[k]):,.2f} USD" for k in ("per_lead", "per_won_deal"))),
+        ("AI ROI", "-" if roi.get("roi") is None else f"{float(roi['roi']):,.2f}"),
+    ]
 
 
 @app.command()

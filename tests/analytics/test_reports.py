@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from salesflow.analytics.reports import charts, files
-from salesflow.analytics.reports.html import cell_text
+from salesflow.analytics.reports.html import cell_text, metric_leaves, unit_of
 from salesflow.analytics.stages import FUNNEL_STAGES, MODELS, SQL_MODELS
 from salesflow.cli.main import app
 from tests.analytics.history import Lead, Touch, new_tenant, write
@@ -96,7 +96,11 @@ def test_report_json_is_one_document_of_the_functions_reports(analytics_database
         has_metrics = conn.execute("select exists (select from pg_proc where proname = 'analytics_metrics' "
                                    "and pronamespace = 'public'::regnamespace)").fetchone()[0]  # type: ignore[index]
     if has_metrics:
-        assert document["metrics"].get("status") != "not_available"
+        direct = db_json(analytics_database, "select public.analytics_metrics('2026-05-01', '2026-06-30', "
+                         "'Europe/Berlin', %s)", tenant)
+        for metrics in (direct, document["metrics"]):
+            metrics["pipeline"].pop("as_of")  # the pipeline as it stands at the call
+        assert document["metrics"] == direct
     else:
         assert document["metrics"]["status"] == "not_available"
 
@@ -125,6 +129,23 @@ def test_chart_data_are_the_json_numbers(outputs: dict[str, Any]) -> None:
     assert trend.categories == tuple(c["week"] for c in cohorts)
     assert [list(s.values) for s in trend.series] == [[c["leads"] for c in cohorts], [c["won"] for c in cohorts]]
     assert sum(trend.series[0].values) == 12
+
+
+def metrics_of(document: dict[str, Any]) -> dict[str, Any]:
+    if document["metrics"].get("status") == "not_available":
+        pytest.skip("public.analytics_metrics is not in this database yet")
+    return dict(document["metrics"])
+
+
+def test_speed_to_lead_chart_data_are_the_metrics_buckets(outputs: dict[str, Any]) -> None:
+    metrics = metrics_of(outputs["document"])
+    chart = charts.speed_to_lead_chart(outputs["document"])
+    assert chart is not None
+    buckets = metrics["speed_to_lead"]["buckets"]
+    assert chart.categories == tuple(b["bucket"] for b in buckets)
+    assert list(chart.series[0].values) == [b["leads"] for b in buckets]
+    assert sum(chart.series[0].values) == metrics["speed_to_lead"]["contacted"] == 12
+    assert (outputs["png"] / "speed_to_lead.png").exists()
 
 
 def test_png_files_open_at_their_size_and_are_not_blank(outputs: dict[str, Any]) -> None:
@@ -247,6 +268,36 @@ def test_html_tables_show_the_numbers_of_the_json(outputs: dict[str, Any]) -> No
     assert any("markov: too little data" in t for t in html.text)
     if document["metrics"].get("status") == "not_available":
         assert any("metrics not available" in t for t in html.text)
+
+
+def test_html_metrics_tables_show_every_number_of_the_metrics_json(outputs: dict[str, Any]) -> None:
+    metrics, html = metrics_of(outputs["document"]), page(outputs["html"])
+    checked = 0
+    for group, value in metrics.items():
+        if group in ("from", "to", "tz", "rollup_tz"):
+            continue
+        if isinstance(value, list):
+            assert len(html.tables.get(f"metrics-{group}", {})) == len(value), group
+            continue
+        leaves = list(metric_leaves(value)) if isinstance(value, dict) else [(group, value)]
+        table = html.tables[f"metrics-{group}"]
+        for path, leaf in leaves:
+            exact, text = table[path]["value"]
+            if isinstance(leaf, int | float) and not isinstance(leaf, bool):
+                assert exact == leaf and text == cell_text(leaf, unit_of(path)), (group, path)
+                checked += 1
+            else:
+                assert text == ("-" if leaf is None else str(leaf)), (group, path)
+        for key, item in (value.items() if isinstance(value, dict) else []):
+            if isinstance(item, list) and item:
+                assert len(html.tables[f"metrics-{group}-{key}"]) == len(item), (group, key)
+    assert checked > 30
+    buckets = html.tables["metrics-speed_to_lead-buckets"]
+    for bucket in metrics["speed_to_lead"]["buckets"]:
+        assert shown(buckets[bucket["bucket"]]["leads"], bucket["leads"], "count")
+        assert shown(buckets[bucket["bucket"]]["share"], bucket["share"], "rate")
+    assert html.tables["metrics-speed_to_lead"]["within_5_minutes"]["value"][1] == cell_text(
+        metrics["speed_to_lead"]["within_5_minutes"], "rate")
 
 
 def test_html_is_one_self_contained_file(outputs: dict[str, Any]) -> None:

@@ -114,24 +114,25 @@ def attribution_chart(document: Mapping[str, Any]) -> Chart | None:
 
 
 def speed_to_lead_chart(document: Mapping[str, Any]) -> Chart | None:
-    """The distribution of first response times (metrics' speed to lead buckets)."""
+    """Leads per first-contact-time bucket (metrics' `speed_to_lead.buckets`, their `leads`)."""
     metrics = document.get("metrics")
     if not metrics or metrics.get("status") == "not_available":
         return None
     speed = metrics.get("speed_to_lead") or {}
-    buckets: Sequence[Mapping[str, Any]] = speed.get("distribution") or speed.get("buckets") or []
+    buckets: Sequence[Mapping[str, Any]] = speed.get("buckets") or []
     if not buckets:
         return None
-    categories = tuple(str(b.get("bucket") or b.get("label")) for b in buckets)
-    counts = tuple(b["count"] for b in buckets)
-    notes = tuple(
-        f"{label}: {_pct(speed[key])}" for key, label in (("within_5_minutes", "within 5 minutes"),
-                                                          ("within_1_hour", "within 1 hour")) if key in speed
-    )
+    counts = tuple(b["leads"] for b in buckets)
+    labels = tuple(f"{b['leads']}  ({_pct(b.get('share'))})" for b in buckets)
+    median = speed.get("median_minutes")
+    notes = (f"{speed.get('leads')} leads created, {speed.get('not_contacted')} not contacted yet; within 5 minutes "
+             f"{_pct(speed.get('within_5_minutes'))}, within 1 hour {_pct(speed.get('within_1_hour'))}; median "
+             + ("-" if median is None else f"{float(median):.1f} minutes"),)
     return Chart(
-        name="speed_to_lead", kind="histogram", title=f"Speed to lead: first response time, {_period(metrics)}",
-        categories=categories, series=(Series("leads", counts, tuple(str(c) for c in counts)),),
-        x_label="time from lead creation to first response", y_label="leads", notes=notes,
+        name="speed_to_lead", kind="histogram",
+        title=f"Speed to lead: lead creation to first contact, {_period(metrics)}",
+        categories=tuple(str(b["bucket"]) for b in buckets), series=(Series("leads", counts, labels),),
+        x_label="time to first contact", y_label="leads", notes=notes,
     )
 
 
@@ -159,7 +160,11 @@ def charts_of(document: Mapping[str, Any]) -> list[Chart]:
 
 
 def _short(label: str) -> str:
-    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+    """A long name cut in the middle: sequence ids differ at both ends, names mostly at the start."""
+    if len(label) <= MAX_LABEL:
+        return label
+    head = (MAX_LABEL - 1) // 2 + 2
+    return label[:head] + "…" + label[len(label) - (MAX_LABEL - 1 - head):]
 
 
 def render_png(chart: Chart) -> bytes:
@@ -218,7 +223,7 @@ def _draw_grouped_bars(axes: Any, chart: Chart) -> None:
 def _draw_histogram(axes: Any, chart: Chart) -> None:
     (series,) = chart.series
     bars = axes.bar(range(len(chart.categories)), series.values, color=PALETTE[0], width=0.8)
-    axes.set_xticks(range(len(chart.categories)), [_short(c) for c in chart.categories])
+    axes.set_xticks(range(len(chart.categories)), [_short(c.replace("_", " ")) for c in chart.categories])
     axes.bar_label(bars, labels=list(series.labels), padding=3, fontsize=9)
     axes.set_ylim(0, max(series.values) * 1.15)
     axes.set_xlabel(chart.x_label)

@@ -148,26 +148,93 @@ def _attribution_section(reports: Mapping[str, Mapping[str, Any]], dimension: st
     return "".join(parts)
 
 
-def _flatten(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+def metric_leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """The scalar leaves of a JSON object as (dotted path, value); lists are left to their own tables."""
     if isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _flatten(item, f"{prefix}[{i}]")
-    else:
+            yield from metric_leaves(item, f"{prefix}.{key}" if prefix else str(key))
+    elif not isinstance(value, list):
         yield prefix, value
 
 
+MONEY_FIELDS = frozenset({"value", "revenue", "weighted_value", "average_deal", "per_day", "per_lead",
+                          "per_won_deal", "per_call"})
+
+
+def unit_of(field: str) -> Unit:
+    """How a metric is shown, from its path (the names are the definitions', docs/analytics.md)."""
+    parts = field.split(".")
+    last = parts[-1]
+    if "rate" in last or "share" in last or last.startswith("within_") or last == "probability":
+        return "rate"
+    if any(p in MONEY_FIELDS or p.endswith("_usd") for p in parts):
+        return "money"
+    return "count"
+
+
+def _list_table(table_id: str, title: str, items: Sequence[Any], heading: bool = True) -> str:
+    """A list of objects: one row each, named by its text fields (ids left out), its numbers as columns."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    columns: list[str] = []
+    seen: dict[str, int] = {}
+    for item in items:
+        fields = dict(metric_leaves(item)) if isinstance(item, Mapping) else {"value": item}
+        name = " / ".join(str(v) for k, v in fields.items()
+                          if isinstance(v, str) and not k.endswith("_id")) or str(len(rows) + 1)
+        seen[name] = seen.get(name, 0) + 1
+        key = name if seen[name] == 1 else f"{name} #{seen[name]}"
+        numbers = {k: v for k, v in fields.items() if not isinstance(v, str) or k.endswith("_id")}
+        columns += [k for k in numbers if k not in columns]
+        rows.append((key, numbers))
+    head = f"<h4>{html.escape(title)}</h4>" if heading else ""
+    if not rows:
+        return f'{head}<p class="note">none in this period</p>'
+    return (head + _table(table_id, title, "", [(c.replace("_", " "), c, unit_of(c)) for c in columns], rows))
+
+
+METRIC_TITLES = {
+    "speed_to_lead": "Speed to lead", "reply_rate": "Reply rate", "win_rate": "Win rate", "pipeline": "Pipeline",
+    "sales_velocity": "Sales velocity", "meetings_booked": "Meetings booked",
+    "messages_by_channel": "Messages by channel and direction", "sequence_steps": "Sequence steps",
+    "autopilot": "Autopilot", "ai_cost": "AI cost", "ai_roi": "AI ROI",
+}
+
+
 def _metrics_section(metrics: Mapping[str, Any] | None) -> str:
+    """Each metric group as a table of its numbers (`metrics-<group>`), its lists as tables of their own
+    (`metrics-<group>-<list>`): every number of the JSON, named by its path."""
     if not metrics or metrics.get("status") == "not_available":
         reason = (metrics or {}).get("reason", "")
-        return f'<h2>Sales metrics</h2><p class="note">metrics not available{": " if reason else ""}' \
-               f"{html.escape(reason)}</p>"
-    rows = [(path, {"value": value}) for path, value in _flatten(metrics)
-            if path not in ("from", "to", "tz")]
-    return "<h2>Sales metrics</h2>" + _table("metrics", "Sales metrics", "metric",
-                                              [("value", "value", "number")], rows)
+        return (f'<h2>Sales metrics</h2><p class="note">metrics not available{": " if reason else ""}'
+                f"{html.escape(reason)}</p>")
+    parts = ["<h2>Sales metrics</h2>"]
+    groups = [g for g in METRIC_TITLES if g in metrics]
+    groups += [g for g in metrics if g not in METRIC_TITLES and g not in ("from", "to", "tz", "rollup_tz")]
+    for group in groups:
+        value = metrics[group]
+        title = METRIC_TITLES.get(group) or group.replace("_", " ").capitalize()
+        parts.append(f"<h3>{html.escape(title)}</h3>")
+        if isinstance(value, list):
+            parts.append(_list_table(f"metrics-{group}", title, value, heading=False))
+            continue
+        scalars = [(path, {"value": v}) for path, v in metric_leaves(value)] if isinstance(value, Mapping) \
+            else [(group, {"value": value})]
+        if scalars:
+            parts.append(_metric_rows(f"metrics-{group}", title, scalars))
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(item, list):
+                    parts.append(_list_table(f"metrics-{group}-{key}", key.replace("_", " "), item))
+    return "".join(parts)
+
+
+def _metric_rows(table_id: str, title: str, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """Rows of (path, value), each shown in its own unit."""
+    body = "".join(f'<tr><th scope="row">{html.escape(path)}</th>{_td(row["value"], unit_of(path))}</tr>'
+                   for path, row in rows)
+    return (f'<table id="{html.escape(table_id)}"><caption hidden>{html.escape(title)}</caption>'
+            '<thead><tr><th scope="col">metric</th><th scope="col">value</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def _figure(chart: Chart, png: bytes) -> str:
