@@ -9,6 +9,7 @@ or None when the document lacks what the chart needs. `render_png` draws one on 
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -187,13 +188,15 @@ def render_png(chart: Chart) -> bytes:
         else:
             _DRAW[chart.kind](axes, chart)
         if chart.notes:
-            figure.supxlabel("\n".join(chart.notes), x=0.01, ha="left", fontsize=9, color="#4b5563")
+            lines = "\n".join(textwrap.fill(note, width // 7) for note in chart.notes)  # ~7 px a character at 9 pt
+            figure.supxlabel(lines, x=0.01, ha="left", fontsize=9, color="#4b5563")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 
 def _draw_funnel(axes: Any, chart: Chart) -> None:
+    from matplotlib.ticker import MaxNLocator
     (series,) = chart.series
     positions = range(len(chart.categories))
     bars = axes.barh(positions, series.values, color=PALETTE[0], height=0.7)
@@ -201,6 +204,7 @@ def _draw_funnel(axes: Any, chart: Chart) -> None:
     axes.invert_yaxis()  # the first stage on top
     axes.bar_label(bars, labels=list(series.labels), padding=4, fontsize=9)
     axes.set_xlim(0, max(series.values) * 1.22)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(chart.x_label)
 
 
@@ -221,16 +225,19 @@ def _draw_grouped_bars(axes: Any, chart: Chart) -> None:
 
 
 def _draw_histogram(axes: Any, chart: Chart) -> None:
+    from matplotlib.ticker import MaxNLocator
     (series,) = chart.series
     bars = axes.bar(range(len(chart.categories)), series.values, color=PALETTE[0], width=0.8)
     axes.set_xticks(range(len(chart.categories)), [_short(c.replace("_", " ")) for c in chart.categories])
     axes.bar_label(bars, labels=list(series.labels), padding=3, fontsize=9)
     axes.set_ylim(0, max(series.values) * 1.15)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(chart.x_label)
     axes.set_ylabel(chart.y_label)
 
 
 def _draw_trend(axes: Any, chart: Chart) -> None:
+    from matplotlib.ticker import MaxNLocator
     positions = list(range(len(chart.categories)))
     for i, series in enumerate(chart.series):
         axes.plot(positions, series.values, marker="o", label=series.name, color=PALETTE[i % len(PALETTE)],
@@ -240,6 +247,7 @@ def _draw_trend(axes: Any, chart: Chart) -> None:
     axes.set_xticks(positions[::step], list(chart.categories[::step]), rotation=30 if rotate else 0,
                     ha="right" if rotate else "center")
     axes.set_ylim(0, max(max(s.values) for s in chart.series) * 1.1)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(chart.x_label)
     axes.set_ylabel(chart.y_label)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
