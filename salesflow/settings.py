@@ -41,6 +41,20 @@ class Settings(BaseModel):
     # How long processed events (and their deliveries) are kept before the listener deletes them: a duration
     # like 7d, 12h, 30m, or "off" to keep them.
     SALESFLOW_EVENT_RETENTION: str = "7d"
+    # Alerting (docs/alerting.md); validated by salesflow/alerts/settings.py, which names a bad one.
+    SALESFLOW_ALERT_INTERVAL: str | None = None
+    SALESFLOW_ALERT_RETRY_BASE: str | None = None
+    SALESFLOW_ALERT_RETRY_MAX: str | None = None
+    SALESFLOW_ALERT_MAX_ATTEMPTS: str | None = None
+    SALESFLOW_ALERT_WEBHOOK_TIMEOUT: str | None = None
+    SALESFLOW_ALERT_SMTP_HOST: str | None = None
+    SALESFLOW_ALERT_SMTP_PORT: str | None = None
+    SALESFLOW_ALERT_SMTP_USERNAME: str | None = None
+    SALESFLOW_ALERT_SMTP_PASSWORD: str | None = None
+    SALESFLOW_ALERT_SMTP_FROM: str | None = None
+    SALESFLOW_ALERT_SMTP_SECURITY: str | None = None
+    SALESFLOW_ALERT_SMTP_TIMEOUT: str | None = None
+    SALESFLOW_DASHBOARD_URL: str | None = None
 
     @field_validator("DATABASE_URL")
     @classmethod

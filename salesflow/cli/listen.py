@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, cast
 
 import typer
 
 from salesflow import logging as sflog
+from salesflow.alerts.evaluator import AlertMonitor, FunctionCaller
+from salesflow.alerts.settings import AlertSettings
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail
 
@@ -58,14 +60,18 @@ async def run_engine(
     metrics_port: int | None,
     alongside: Callable[[Engine], Coroutine[Any, Any, None]] | None = None,
     services: Mapping[str, ServiceFactory] | None = None,
+    alerts: AlertSettings | None = None,
 ) -> Engine:
     """Run an engine on `transport` until it is stopped (signals are installed), optionally with a
     coroutine running alongside (the demo) and services attached for handlers. Returns the stopped engine."""
     from salesflow.events.http import serve_metrics  # imported here: only --metrics-port serves metrics
 
     registry = discover(handler_packages)
+    # Alerting runs in the maintenance loop (salesflow/alerts/evaluator.py): one evaluator across listeners.
+    monitor = (AlertMonitor(cast(FunctionCaller, transport.store), engine_settings.worker, alerts)
+               if alerts is not None and hasattr(transport.store, "call_function") else None)
     engine = Engine(transport.store, transport.data, registry, engine_settings, wakeup=transport.wakeup,
-                    services=services)
+                    services=services, maintenance=[monitor] if monitor is not None else ())
     engine.install_signal_handlers()
     server = await serve_metrics(engine, metrics_port) if metrics_port else None
     side: asyncio.Task[None] | None = None
@@ -78,6 +84,8 @@ async def run_engine(
         if side is not None and not side.done():
             side.cancel()
             await asyncio.gather(side, return_exceptions=True)
+        if monitor is not None:
+            await monitor.close()
         if server is not None:
             server.close()
             await server.wait_closed()
@@ -116,6 +124,9 @@ def listen(
     handlers: list[str] = typer.Option(
         [HANDLERS_PACKAGE], "--handlers", help="Package or module whose handlers to load (repeatable)."
     ),
+    alerts: bool = typer.Option(
+        True, "--alerts/--no-alerts", help="Evaluate alert rules and send notifications (docs/alerting.md)."
+    ),
     log_level: str | None = typer.Option(None, help="DEBUG, INFO, WARNING or ERROR (default SALESFLOW_LOG_LEVEL)."),
     database_url: str | None = DbUrl,
 ) -> None:
@@ -134,6 +145,10 @@ def listen(
     except SettingsError as exc:
         fail(str(exc))
     sflog.configure(log_level or cfg.SALESFLOW_LOG_LEVEL, cfg.SALESFLOW_LOG_FORMAT)
+    try:
+        alert_settings = AlertSettings.from_env(cfg.model_dump()) if alerts else None
+    except ValueError as exc:
+        fail(str(exc))
     # Retention (SALESFLOW_EVENT_RETENTION): the maintenance loop deletes processed events older than this.
     engine_settings = dataclasses.replace(engine_settings, retention_seconds=cfg.event_retention_seconds())
     transport = transport or default_transport(cfg, database_url)
@@ -147,7 +162,7 @@ def listen(
         discover(handlers)
     except ImportError as exc:
         fail(f"--handlers: cannot import {exc.name or exc}")
-    run_event_loop(run_engine(bundle, engine_settings, handlers, metrics_port))
+    run_event_loop(run_engine(bundle, engine_settings, handlers, metrics_port, alerts=alert_settings))
 
 
 def run_event_loop(main: Coroutine[Any, Any, Any]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from salesflow.cli import ai, analytics, channels, conversations, db, dev, events, leads, listen, messages, run
+from salesflow.cli import alerts as alert_commands
 from salesflow.cli import autopilot as autopilot_commands
 from salesflow.cli import inbox as inbox_commands
 from salesflow.cli import sequences as sequence_commands
@@ -27,6 +28,7 @@ app.add_typer(sequence_commands.app, name="sequences")
 app.add_typer(messages.app, name="messages")
 app.add_typer(inbox_commands.app, name="inbox")
 app.add_typer(autopilot_commands.app, name="autopilot")
+app.add_typer(alert_commands.app, name="alerts")
 app.command("listen")(listen.listen)
 app.command("run")(run.run)
 

@@ -10,7 +10,8 @@ One asyncio loop per process. Four small loops share the work:
 - heartbeat: extends the leases and holds of everything this worker still owns, and stops any handler whose
   lease would run out unrenewed, so an event this worker still runs is never claimed by anyone else;
 - maintenance: returns expired leases and holds of crashed workers to pending, refreshes the backlog
-  metrics, and deletes processed events older than the retention (one worker at a time).
+  metrics, and deletes processed events older than the retention (one worker at a time); then it awaits the
+  maintenance tasks it was given (`maintenance=`, e.g. the alert evaluator of salesflow/alerts/).
 
 The engine imports no driver: it talks to `EventStore`, `Wakeup` and `TenantDataFactory` only.
 """
@@ -26,7 +27,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -118,6 +119,7 @@ class Engine:
         wakeup: Wakeup | None = None,
         metrics: EngineMetrics | None = None,
         services: Mapping[str, ServiceFactory] | None = None,
+        maintenance: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.store = store
         self.data = data
@@ -126,6 +128,9 @@ class Engine:
         self.wakeup = wakeup
         self.metrics = metrics or EngineMetrics()
         self.services: Mapping[str, ServiceFactory] = services or {}
+        # Extra maintenance tasks (e.g. the alert evaluator): awaited after each maintenance round, each on its
+        # own (one failing does not stop the others or the engine). The engine knows nothing of what they do.
+        self.maintenance = tuple(maintenance)
         self.worker = self.settings.worker
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # work may be waiting
@@ -623,6 +628,15 @@ class Engine:
                     await self._prune(s.retention_seconds)
             except Exception as exc:
                 self._store_failed("maintenance", exc)
+            for task in self.maintenance:
+                if self._stopping.is_set():
+                    break
+                try:
+                    await task()
+                except Exception as exc:
+                    self.metrics.store_errors.labels("maintenance_task").inc()
+                    log.warning("maintenance task failed", extra={"task": getattr(task, "name", repr(task)),
+                                                                  "error": f"{type(exc).__name__}: {exc}"[:500]})
             await self._sleep(s.maintenance_interval)
 
     async def _prune(self, older_than: float) -> None:

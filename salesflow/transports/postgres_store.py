@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import set_json_loads
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from salesflow.events.ports import Backlog, Delivery, Event, EventResult
@@ -216,6 +216,19 @@ class PostgresEventStore:
             row = await (await conn.execute("select * from public.event_backlog()")).fetchone()
         assert row is not None
         return Backlog(int(row[0]), row[1], row[2])
+
+    async def call_function(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
+        """One service SQL function of `public` outside the event API (the alert evaluator's), called with named
+        arguments (dicts and lists as jsonb); returns its single result, as PostgREST RPC would."""
+        await self.open()
+        values = dict(args or {})
+        call = sql.SQL("select {}.{}({})").format(
+            sql.Identifier("public"), sql.Identifier(function),
+            sql.SQL(", ").join(sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder()) for k in values))
+        params = [Jsonb(v) if isinstance(v, dict | list) else v for v in values.values()]
+        async with _connection(self.pool, self.url) as conn:
+            row = await (await conn.execute(call, params)).fetchone()
+        return None if row is None else row[0]
 
     async def prune(self, older_than_seconds: float, limit: int) -> int | None:
         await self.open()

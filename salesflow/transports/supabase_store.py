@@ -108,5 +108,9 @@ class SupabaseEventStore:
         pruned = await self.api.rpc("prune_events", {"p_older_than_seconds": older_than_seconds, "p_limit": limit})
         return None if pruned is None else int(pruned)
 
+    async def call_function(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
+        """One service SQL function of `public` outside the event API (the alert evaluator's), as one RPC."""
+        return await self.api.rpc(function, jsonable(dict(args or {})))
+
     async def close(self) -> None:
         await self.api.close()
