@@ -287,6 +287,120 @@ def _attribution(conn: psycopg.Connection[Any], scope: dict[str, Any], model: Mo
     return report
 
 
+class MetricsArgs(ReportArgs):
+    model: Model = "linear"
+
+
+METRICS_QUERY = "select public.analytics_metrics(%(from)s, %(to)s, %(tz)s, %(tenant)s, %(model)s)"
+
+
+@app.command("metrics")
+def metrics_report(
+    tenant: str = TenantOption,
+    from_: str | None = FromOption,
+    to: str | None = ToOption,
+    tz: str | None = TzOption,
+    model: str = typer.Option("linear", "--model", help="Attribution model of AI ROI: one of "
+                              f"{', '.join(SQL_MODELS)}."),
+    json_output: bool = JsonOption,
+    database_url: str | None = DbUrl,
+) -> None:
+    """Sales metrics for the period: speed to lead, reply rate, win rate, pipeline, velocity, meetings, messages,
+    sequence steps, autopilot, AI cost and ROI (public.analytics_metrics)."""
+    if model not in SQL_MODELS:  # markov has no per-touch credits to weigh AI touches by
+        fail(f"--model: must be one of {', '.join(SQL_MODELS)}")
+    args = _parse(MetricsArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "model": model})
+    result = _call(database_url, METRICS_QUERY, {**_scope(args), "model": args.model})
+    _show(result, json_output, _render_metrics)
+
+
+def _money(amounts: dict[str, Any] | None) -> str:
+    return ", ".join(f"{float(v):,.2f} {c}" for c, v in sorted((amounts or {}).items())) or "-"
+
+
+def _minutes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    return f"{value:.1f} min" if value < 120 else f"{value / 60:.1f} h"
+
+
+def _render_metrics(m: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+
+    def table(title: str, *headers: str) -> Table:
+        t = Table(title=title)
+        for i, header in enumerate(headers):
+            t.add_column(header, justify="left" if i == 0 else "right")
+        return t
+
+    speed, replies, win = m["speed_to_lead"], m["reply_rate"], m["win_rate"]
+    pipeline, velocity, autopilot = m["pipeline"], m["sales_velocity"], m["autopilot"]
+    cost, roi = m["ai_cost"], m["ai_roi"]
+    summary = table(f"Sales metrics {m['from']} to {m['to']} ({m['tz']})", "metric", "value")
+    for label, value in (
+        ("speed to lead: median", _minutes(speed["median_minutes"])),
+        ("speed to lead: within 5 minutes / 1 hour",
+         f"{_pct(speed['within_5_minutes'])} / {_pct(speed['within_1_hour'])} of {speed['leads']} new leads"),
+        ("reply rate (auto-replies excluded)",
+         f"{_pct(replies['rate'])} ({replies['replied']} of {replies['sends']} sends)"),
+        ("win rate (count)", f"{_pct(win['rate'])} ({win['won']} won, {win['lost']} lost)"),
+        ("win rate (value)", ", ".join(f"{_pct(v['rate'])} {c}" for c, v in sorted(win["value"].items())) or "-"),
+        ("pipeline now", f"{pipeline['deals']} deals, {_money(pipeline['value'])}"),
+        ("weighted pipeline", _money(pipeline["weighted_value"])),
+        ("sales velocity per day", _money(velocity["per_day"])),
+        ("sales cycle", "-" if velocity["cycle_days"] is None else f"{float(velocity['cycle_days']):.1f} days"),
+        ("meetings booked", str(m["meetings_booked"])),
+        ("autopilot acceptance / edit rate",
+         f"{_pct(autopilot['acceptance_rate'])} / {_pct(autopilot['edit_rate'])} of {autopilot['reviewed']} reviewed"),
+        ("AI cost", f"{float(cost['cost_usd']):,.2f} USD ({cost['calls']} calls)"),
+        ("AI cost per lead / per won deal", " / ".join(
+            "-" if cost[k] is None else f"{float(cost[k]):,.2f} USD" for k in ("per_lead", "per_won_deal"))),
+        (f"AI ROI ({roi['model']}): revenue per USD of AI", _money(roi["roi"])),
+    ):
+        summary.add_row(label, value)
+    console.print(summary)
+
+    buckets = table("Speed to lead", "first contact", "leads", "share")
+    for b in speed["buckets"]:
+        buckets.add_row(b["bucket"].replace("_", " "), str(b["leads"]), _pct(b["share"]))
+    buckets.add_row("not contacted", str(speed["not_contacted"]), "")
+    console.print(buckets)
+
+    messages = table("Messages by channel", "channel", "direction", "messages", "by actor")
+    for row in m["messages_by_channel"]:
+        messages.add_row(row["channel"], row["direction"], str(row["messages"]),
+                         ", ".join(f"{a} {n}" for a, n in sorted(row["by_actor"].items())))
+    console.print(messages)
+
+    channels = table("Reply rate by channel", "channel", "sends", "replied", "rate")
+    for row in replies["by_channel"]:
+        channels.add_row(row["channel"], str(row["sends"]), str(row["replied"]), _pct(row["rate"]))
+    console.print(channels)
+
+    if m["sequence_steps"]:
+        steps = table("Sequence steps", "sequence", "step", "channel", "sends", "replied", "reply rate")
+        for s in m["sequence_steps"]:
+            steps.add_row(str(s["sequence"] or s["sequence_id"] or "-"), str(s["position"] or "-"),
+                          str(s["channel"] or "-"), str(s["sends"]), str(s["replied"]), _pct(s["reply_rate"]))
+        console.print(steps)
+
+    stages = table("Pipeline now", "status", "probability", "deals", "value", "weighted")
+    for s in pipeline["by_status"]:
+        stages.add_row(s["status"], _pct(s["probability"]), str(s["deals"]), _money(s["value"]),
+                       _money(s["weighted_value"]))
+    console.print(stages)
+
+    scenarios = table("AI cost by scenario", "scenario", "calls", "cost", "per call")
+    for s in cost["by_scenario"]:
+        scenarios.add_row(s["scenario"], str(s["calls"]), f"{float(s['cost_usd']):,.4f} USD",
+                          f"{float(s['per_call']):,.4f} USD")
+    console.print(scenarios)
+
+
 @app.command()
 def report(
     tenant: str = TenantOption,
@@ -386,7 +500,7 @@ def _headline_metrics(metrics: dict[str, Any]) -> list[tuple[str, str]]:
         ("AI cost", f"{float(cost.get('cost_usd') or 0):,.2f} USD"),
         ("AI cost per lead / per won deal", " / ".join(
             "-" if cost.get(k) is None else f"{float(cost[k]):,.2f} USD" for k in ("per_lead", "per_won_deal"))),
-        ("AI ROI", "-" if roi.get("roi") is None else f"{float(roi['roi']):,.2f}"),
+        ("AI ROI", money(roi.get("roi"))),  # {currency: revenue per USD of AI}
     ]
 
 

@@ -110,7 +110,7 @@ def build(db: Conn) -> tuple[str, dict[str, Lead]]:
                    "%s, %s)",
                    (tenant, leads["B"].id, conversation, status, verdict, distance, message,
                     "timeout" if status == "failed" else None, at(7), at(6)))
-    # AI usage: 2 × 0.30 USD reply suggestions, 1 × 0.40 USD follow-up.
+    # AI usage: 2 x 0.30 USD reply suggestions, 1 x 0.40 USD follow-up.
     for scenario, cost, day in (("reply_suggestion", 0.3, 2), ("reply_suggestion", 0.3, 3),
                                 ("followup_message", 0.4, 3)):
         db.execute("insert into public.ai_usage (tenant_id, call_id, scenario, provider, model, outcome, cost_usd, "
@@ -198,7 +198,7 @@ def test_a_new_tenant_starts_with_the_default_probabilities(db: Conn) -> None:
 
 def test_sales_velocity(db: Conn, fixture: tuple[str, dict[str, Lead]]) -> None:
     v = metrics(db, fixture[0])["sales_velocity"]
-    # 2 opportunities (D proposal, E qualified) × 2/3 won × 750 EUR average ÷ 9.5 days (9 and 10)
+    # 2 opportunities (D proposal, E qualified) x 2/3 won x 750 EUR average / 9.5 days (9 and 10)
     assert v["opportunities"] == 2
     assert v["cycle_days"] == pytest.approx(9.5)
     assert v["average_deal"] == {"EUR": 750}
@@ -247,7 +247,7 @@ def test_ai_cost_per_lead_won_deal_and_scenario(db: Conn, fixture: tuple[str, di
 def test_ai_roi_from_the_attribution_credits(db: Conn, fixture: tuple[str, dict[str, Lead]]) -> None:
     tenant = fixture[0]
     roi = metrics(db, tenant)["ai_roi"]
-    # linear: A's 4 touches up to the win, one an AI draft (1/4 × 1,000); B's 2, one the autopilot's (1/2 × 500)
+    # linear: A's 4 touches up to the win, one an AI draft (1/4 x 1,000); B's 2, one the autopilot's (1/2 x 500)
     assert roi["model"] == "linear" and roi["won_deals"] == 2
     assert roi["ai_assisted"]["conversions"] == pytest.approx(0.75)
     assert roi["ai_assisted"]["revenue"] == {"EUR": pytest.approx(500)}
@@ -338,7 +338,7 @@ def test_a_probability_outside_0_to_1_is_refused(db: Conn) -> None:
 
 
 def test_service_code_names_the_tenant(db: Conn) -> None:
-    with pytest.raises(psycopg.Error, match="analytics_metrics.p_tenant_id: service code names the tenant"):
+    with pytest.raises(psycopg.Error, match=r"analytics_metrics\.p_tenant_id: service code names the tenant"):
         db.execute("select public.analytics_metrics('2026-06-01', '2026-06-30')")
 
 
