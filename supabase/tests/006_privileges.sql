@@ -117,6 +117,8 @@ select functions_are('public', array[
   'sequence_finish_step',
   'sequence_schedule_step',
   'autopilot_decide',
+  'dashboard_event_summary',
+  'dashboard_replay_event',
   'autopilot_context',
   'inbox',
   'lead_best_contact_hours',
@@ -933,6 +935,19 @@ select function_privs_are('private', 'tenant_id', '{}'::name[], 'authenticated',
   'policies call private.tenant_id() as the member');
 select function_privs_are('private', 'tenant_role', '{}'::name[], 'authenticated', array['EXECUTE'],
   'policies call private.tenant_role() as the member');
+
+-- public.dashboard_event_summary(timestamptz, text) (the Events view's counts: security invoker, RLS applies)
+select function_privs_are('public', 'dashboard_event_summary', array['timestamp with time zone', 'text'], 'anon', '{}'::text[], 'anon cannot execute dashboard_event_summary');
+select function_privs_are('public', 'dashboard_event_summary', array['timestamp with time zone', 'text'], 'authenticated', array['EXECUTE'],
+  'authenticated executes dashboard_event_summary');
+select function_privs_are('public', 'dashboard_event_summary', array['timestamp with time zone', 'text'], 'service_role', array['EXECUTE'],
+  'service_role executes dashboard_event_summary');
+-- public.dashboard_replay_event(uuid, boolean) (security definer: owners and admins of the event's tenant, checked inside)
+select function_privs_are('public', 'dashboard_replay_event', array['uuid', 'boolean'], 'anon', '{}'::text[], 'anon cannot execute dashboard_replay_event');
+select function_privs_are('public', 'dashboard_replay_event', array['uuid', 'boolean'], 'authenticated', array['EXECUTE'],
+  'authenticated executes dashboard_replay_event');
+select function_privs_are('public', 'dashboard_replay_event', array['uuid', 'boolean'], 'service_role', array['EXECUTE'],
+  'service_role executes dashboard_replay_event');
 
 -- A table created later starts the same way (default privileges), so forgetting a revoke is not a hole.
 create table public.zz_privileges_probe (id integer primary key);

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from salesflow.settings import PROJECT_ROOT
 from tests.conftest import _create_migrated_database, _drop_database
 from tests.devstack.conftest import PASSWORD, RunningStack
 
-__all__ = ["ARTIFACTS", "CHROMIUM", "PASSWORD", "RunningStack", "ensure_vendor"]
+__all__ = ["ARTIFACTS", "CHROMIUM", "PASSWORD", "Listener", "RunningStack", "ensure_vendor", "sign_in"]
 
 CHROMIUM = os.environ.get("SALESFLOW_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
@@ -58,6 +61,33 @@ def dashboard_stack() -> Iterator[RunningStack]:
             stack.stop_in_thread()
     finally:
         _drop_database(url)
+
+
+class Listener:
+    """`salesflow listen` as a real subprocess on the postgres transport against `database_url`, with the
+    given handler modules (e.g. tests.dashboard.dashboard_test_handlers). Its log: `.log_path`."""
+
+    def __init__(self, database_url: str, *handlers: str, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ("--poll-interval", "1", "--retry-base", "0.05")) -> None:
+        self.log_path = ARTIFACTS / f"listener-{os.getpid()}-{id(self)}.log"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "salesflow.cli.main", "listen", "--database-url", database_url, *args]
+        for h in handlers:
+            cmd += ["--handlers", h]
+        full_env = {**os.environ, "SALESFLOW_LOG_FORMAT": "json", **(env or {})}
+        full_env.pop("DATABASE_URL", None)
+        self.log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
 
 
 @pytest.fixture(scope="session")
