@@ -1,15 +1,25 @@
 """Running one due step of an enrollment: re-check the stop rules, wait for the window, take the send slot under
-the caps, render, queue the message through the channel layer, record the run and plan the next step.
+the caps, render, queue the message on the send path, record the run and plan the next step — in ONE transaction.
 
 Called by the `sequence.step_due` handler (salesflow/handlers/sequences.py) with the event's enrollment and
-schedule version. Every change is one SQL call that also publishes its event, so a crash between two calls
-leaves a state the redelivered event continues from: a run already claimed is sent with the same idempotency
-key (one message per step, whatever is retried), a run already finished only plans the next step, and an
-event whose version is older than the enrollment's does nothing.
+schedule version. The runner reads the step's context (`sequence_step_context`, one read-only statement),
+decides in Python what only Python knows (the window, holidays and DST on the lead's clock, auto-replies, the
+template, the address's normal form, the send path's validation) and hands the decision to
+`sequence_execute_steps`, which re-checks the stop rules and the schedule version under the enrollment's lock
+and does every write of the step in one transaction with its events (supabase/migrations/
+20261203150000_sequence_execute_steps.sql). A crash before that commit leaves nothing; after it, the redelivered
+event is stale. So a step queues at most one message, whatever is retried or killed, and the message goes out
+through the send job (its `message.queued`), effect-once as every other send.
+
+The handlers a listener runs side by side hand their steps to one `sequence_execute_steps` call (a group
+commit, `StepBatcher`): one commit, one NOTIFY and one WAL flush for all of them. Postgres serialises notifying
+commits, so a commit per step (and four per step before) was the bound on steps per second.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +28,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from salesflow.conversations.sending import SendRefused, queue_message
+from salesflow.channels.addresses import try_normalise_address
+from salesflow.conversations.sending import ADDRESS_FIELDS, QueueRequest, SendRefused
+from salesflow.events import RetryLater
 from salesflow.events.ports import TenantData
 from salesflow.sequences.autoreply import is_auto_reply
 from salesflow.sequences.models import window_of
@@ -30,6 +42,12 @@ Personaliser = Callable[[str, Mapping[str, Any]], Awaitable[str]]
 
 CLOSED_STATUSES: Final = ("won", "lost")
 FINISHED_RUNS: Final = ("sent", "skipped", "task_done")
+#: How often a step is decided again when its context changed between the read and the transaction.
+RECHECKS: Final = 4
+#: Steps in one sequence_execute_steps call at most.
+BATCH_MAX: Final = 64
+#: SQLSTATEs of a transaction that lost a race (deadlock, serialization): the step is retried.
+RETRYABLE_SQLSTATES: Final = ("40001", "40P01", "55P03")
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,85 @@ def stop_reason(context: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def step_address(ctx: Mapping[str, Any], channel: str) -> str:
+    """The lead's address on `channel`: its newest identity there, else the lead's own field in normal form (the
+    send path's rule, salesflow.conversations.sending.lead_address). Raises SendRefused."""
+    if ctx.get("identity"):
+        return str(ctx["identity"])
+    lead = ctx["lead"]
+    for name in ADDRESS_FIELDS[channel]:
+        raw = lead.get(name)
+        address = try_normalise_address(channel, raw) if isinstance(raw, str) and raw.strip() else None
+        if address is not None:
+            return address
+    fields = " or ".join(ADDRESS_FIELDS[channel])
+    raise SendRefused("channel", f"lead {lead['id']} has no address on {channel} (no identity, no usable {fields})")
+
+
+class StepBatcher:
+    """Group commit of due steps: the steps handed in while a `sequence_execute_steps` call is in flight go
+    together in the next call (per event loop and tenant). Each caller gets its own step's answer; a call that
+    fails fails each of its callers (their events are retried, nothing of the batch committed)."""
+
+    _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, StepBatcher]] = \
+        weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]], TenantData]] = []
+        self._running = False
+
+    @classmethod
+    def for_data(cls, data: TenantData) -> StepBatcher:
+        loop = asyncio.get_running_loop()
+        batchers = cls._loops.setdefault(loop, {})
+        # Steps share a call only when they go through the same connection pool (one transport of one listener).
+        key = (str(data.tenant_id), id(getattr(data, "_pool", None) or getattr(data, "api", None) or data))
+        batcher = batchers.get(key)
+        if batcher is None:
+            batcher = batchers[key] = cls()
+        return batcher
+
+    async def execute(self, data: TenantData, item: dict[str, Any]) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future, data))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(0)  # the handlers started in the same tick join this call
+                batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+                data = batch[0][2]
+                steps = [{**item, "i": i} for i, (item, _, _) in enumerate(batch)]
+                try:
+                    answers = await data.rpc("sequence_execute_steps", {"p_tenant_id": str(data.tenant_id),
+                                                                        "p_steps": steps})
+                except BaseException as exc:  # each caller gets the failure
+                    for _, future, _ in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                by_index = {int(a["i"]): a for a in answers or []}
+                for i, (_, future, _) in enumerate(batch):
+                    if not future.done():
+                        answer = by_index.get(i)
+                        if answer is None:
+                            future.set_exception(RuntimeError("sequence_execute_steps answered no outcome"))
+                        else:
+                            future.set_result(answer)
+        finally:
+            self._running = False
+            for _, future, _ in self._pending:  # left over after a cancellation
+                if not future.done():
+                    future.set_exception(RetryLater("the step batch was cancelled"))
+            self._pending = []
+
+
 class StepRunner:
     """Runs the due step of one enrollment at `now` (the scheduler's clock; tests inject one)."""
 
@@ -86,6 +183,13 @@ class StepRunner:
         self.personalise = personalise
 
     async def run(self, enrollment_id: str, version: int) -> StepOutcome:
+        for _ in range(RECHECKS):
+            outcome = await self._run_once(enrollment_id, version)
+            if outcome is not None:
+                return outcome
+        raise RetryLater(f"enrollment {enrollment_id}: its context changed {RECHECKS} times while deciding the step")
+
+    async def _run_once(self, enrollment_id: str, version: int) -> StepOutcome | None:
         ctx = await self.data.rpc("sequence_step_context", {"p_tenant_id": str(self.data.tenant_id),
                                                             "p_enrollment_id": enrollment_id})
         if not ctx:
@@ -108,6 +212,12 @@ class StepRunner:
         zone = lead_zone(ctx["lead"], ctx["sequence"])
         window = window_of(ctx["sequence"])
         run = ctx.get("run")
+        if run is not None and run["status"] != "claimed":
+            # The run is done (by an older handler that crashed before planning on): only plan on.
+            if run["status"] == "task_open":
+                await self._schedule(ctx, state="paused", reason="task")
+                return StepOutcome("task_opened", {"run_id": run["id"]})
+            return await self._advance(ctx, zone, window, StepOutcome(str(run["status"]), {"run_id": run["id"]}))
         if run is None:
             earliest = earliest_after(parse_time(enrollment["step_since"]), float(step["delay_hours"]),
                                       int(step["delay_business_days"]), zone, window)
@@ -116,40 +226,68 @@ class StepRunner:
             if moment > self.now:
                 await self._reschedule(ctx, moment)
                 return StepOutcome("rescheduled", {"due_at": moment.isoformat()})
-            run = await self._claim(ctx, step, zone, window)
-            if run is None:
-                return StepOutcome("capped")
-        status = run["status"]
-        if status == "claimed":
-            return await self._send(ctx, step, run, zone, window)
-        if status == "task_open":
-            await self._schedule(ctx, state="paused", reason="task")
-            return StepOutcome("task_opened", {"run_id": run["id"]})
-        return await self._advance(ctx, zone, window, StepOutcome(str(status), {"run_id": run["id"]}))
-
-    async def _claim(self, ctx: Mapping[str, Any], step: Mapping[str, Any], zone: ZoneInfo,
-                     window: SendingWindow) -> dict[str, Any] | None:
-        """The step's run, taken now; None when a daily cap is reached (the step moved to the next day)."""
-        sequence = ctx["sequence"]
-        args: dict[str, Any] = {"p_tenant_id": str(self.data.tenant_id), "p_enrollment_id": ctx["enrollment"]["id"],
-                                "p_step_id": step["id"], "p_at": self.now.isoformat()}
-        skip = self._condition_fails(ctx, step)
-        if skip is not None:
-            args.update(p_status="skipped", p_skip_reason=skip)
-        elif step["kind"] == "task":
-            args.update(p_status="task_open")
-        else:
-            day_start, day_end = local_day_bounds(self.now, ZoneInfo(str(sequence["timezone"])))
-            args.update(p_status="claimed", p_day_start=day_start.isoformat(), p_day_end=day_end.isoformat(),
-                        p_cap_tenant=sequence.get("daily_cap_tenant"), p_cap_sender=sequence.get("daily_cap_sender"),
-                        p_ai_personalised=step["kind"] == "ai_message")
-        claim = await self.data.rpc("sequence_claim_step", args)
-        if claim["outcome"] == "capped":
-            day_end = local_day_bounds(self.now, ZoneInfo(str(sequence["timezone"])))[1]
-            moment = next_allowed(max(day_end, self.now + timedelta(seconds=1)), zone, window)
-            await self._reschedule(ctx, moment)
+        item = await self._decide(ctx, step, run, zone, window)
+        answer = await StepBatcher.for_data(self.data).execute(self.data, item)
+        action = str(answer["outcome"])
+        if action == "recheck":
             return None
-        return dict(claim["run"])
+        if action == "error":
+            message = f"sequence_execute_steps: {answer.get('sqlstate')} {answer.get('error')}"
+            if answer.get("sqlstate") in RETRYABLE_SQLSTATES:
+                raise RetryLater(message)
+            raise RuntimeError(message)
+        detail = {k: answer[k] for k in ("run_id", "message_id", "reason", "cap", "version") if answer.get(k)}
+        if action in ("sent", "skipped") and answer.get("state") == "completed":
+            detail["completed"] = True
+        elif "next" in item and item["next"].get("due_at") and action in ("sent", "skipped"):
+            detail["next_due_at"] = item["next"]["due_at"]
+        return StepOutcome(action, detail)
+
+    async def _decide(self, ctx: Mapping[str, Any], step: Mapping[str, Any], run: Mapping[str, Any] | None,
+                      zone: ZoneInfo, window: SendingWindow) -> dict[str, Any]:
+        """The step's outcome as sequence_execute_steps takes it: skipped (a condition, a refused send), a task
+        opened, or a message (text, address, caps) — with the next step's due moment."""
+        enrollment = ctx["enrollment"]
+        sequence = ctx["sequence"]
+        item: dict[str, Any] = {
+            "enrollment_id": enrollment["id"], "version": int(enrollment["schedule_version"]), "step_id": step["id"],
+            "at": self.now.isoformat(), "seen_inbound": [m["id"] for m in ctx.get("inbound_since") or []],
+            "ai_personalised": step["kind"] == "ai_message",
+        }
+        skip = None if run is not None else self._condition_fails(ctx, step)
+        if skip is not None:
+            item.update(status="skipped", skip_reason=skip)
+        elif step["kind"] == "task":
+            item.update(status="task_open")
+            return item
+        else:
+            try:
+                text = (run or {}).get("body") or await self._text(ctx["lead"], step)
+                channel = str(step["channel"])
+                key = f"seq:{enrollment['id']}:{step['position']}"
+                QueueRequest(lead_id=ctx["lead"]["id"], channel=channel, text=text, sent_by="sequence",
+                             idempotency_key=key)  # the send path's validation (channel, length limit)
+                item.update(status="sent", body=text, address=step_address(ctx, channel))
+            except (SendRefused, UnknownPlaceholder, ValidationError) as exc:
+                item.update(status="skipped", skip_reason=str(exc).splitlines()[0][:300])
+            if item["status"] == "sent" and (sequence.get("daily_cap_tenant") is not None
+                                             or sequence.get("daily_cap_sender") is not None):
+                day_start, day_end = local_day_bounds(self.now, ZoneInfo(str(sequence["timezone"])))
+                capped = next_allowed(max(day_end, self.now + timedelta(seconds=1)), zone, window)
+                item.update(day_start=day_start.isoformat(), day_end=day_end.isoformat(),
+                            cap_tenant=sequence.get("daily_cap_tenant"), cap_sender=sequence.get("daily_cap_sender"),
+                            capped_due_at=capped.isoformat(),
+                            capped_run_after_seconds=max((capped - self.now).total_seconds(), 0.0))
+        nxt = ctx.get("next_step")
+        if nxt is None:
+            item["next"] = {"state": "completed"}
+        else:
+            earliest = earliest_after(self.now, float(nxt["delay_hours"]), int(nxt["delay_business_days"]), zone,
+                                      window)
+            moment = earliest if nxt["kind"] == "task" else next_allowed(earliest, zone, window)
+            item["next"] = {"state": "active", "position": int(nxt["position"]), "due_at": moment.isoformat(),
+                            "run_after_seconds": max((moment - self.now).total_seconds(), 0.0)}
+        return item
 
     @staticmethod
     def _condition_fails(ctx: Mapping[str, Any], step: Mapping[str, Any]) -> str | None:
@@ -158,29 +296,6 @@ class StepRunner:
         if step["condition"] == "engaged" and not ctx.get("engaged"):
             return "condition engaged: the lead neither replied nor read a message"
         return None
-
-    async def _send(self, ctx: Mapping[str, Any], step: Mapping[str, Any], run: Mapping[str, Any], zone: ZoneInfo,
-                    window: SendingWindow) -> StepOutcome:
-        lead = ctx["lead"]
-        text = run.get("body")
-        try:
-            if not text:
-                text = await self._text(lead, step)
-                await self.data.update("sequence_step_runs", {"body": text}, {"id": run["id"], "status": "claimed"})
-            message = await queue_message(
-                self.data, lead["id"], str(step["channel"]), text=text, sent_by="sequence",
-                idempotency_key=f"seq:{ctx['enrollment']['id']}:{step['position']}",
-            )
-        except (SendRefused, UnknownPlaceholder, ValidationError) as exc:
-            reason = str(exc).splitlines()[0][:300]
-            await self.data.update("sequence_step_runs",
-                                   {"status": "skipped", "skip_reason": reason, "executed_at": self.now.isoformat()},
-                                   {"id": run["id"], "status": "claimed"})
-            return await self._advance(ctx, zone, window, StepOutcome("skipped", {"reason": reason}))
-        await self.data.rpc("sequence_finish_step", {"p_tenant_id": str(self.data.tenant_id), "p_run_id": run["id"],
-                                                     "p_message_id": message["id"], "p_at": self.now.isoformat()})
-        return await self._advance(ctx, zone, window, StepOutcome("sent", {"message_id": message["id"],
-                                                                           "run_id": run["id"]}))
 
     async def _text(self, lead: Mapping[str, Any], step: Mapping[str, Any]) -> str:
         if step["kind"] == "ai_message":

@@ -116,6 +116,7 @@ select functions_are('public', array[
   'sequence_claim_step',
   'sequence_finish_step',
   'sequence_schedule_step',
+  'sequence_execute_steps',
   'autopilot_decide',
   'dashboard_event_summary',
   'dashboard_replay_event',
@@ -633,6 +634,12 @@ select function_privs_are('public', 'sequence_schedule_step', array['uuid', 'uui
   'authenticated cannot execute sequence_schedule_step (the step handler''s)');
 select function_privs_are('public', 'sequence_schedule_step', array['uuid', 'uuid', 'integer', 'text', 'integer', 'timestamp with time zone', 'double precision', 'timestamp with time zone', 'text'], 'service_role', array['EXECUTE'],
   'service_role executes sequence_schedule_step');
+-- public.sequence_execute_steps: service code only (the sequence step handler: a batch of due steps, one transaction)
+select function_privs_are('public', 'sequence_execute_steps', array['uuid', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute sequence_execute_steps');
+select function_privs_are('public', 'sequence_execute_steps', array['uuid', 'jsonb'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute sequence_execute_steps (the step handler''s)');
+select function_privs_are('public', 'sequence_execute_steps', array['uuid', 'jsonb'], 'service_role', array['EXECUTE'],
+  'service_role executes sequence_execute_steps');
 
 -- The send job's functions (20261202110200_send_job_functions.sql): service code only.
 -- public.begin_sending(uuid, uuid, uuid)
