@@ -54,5 +54,9 @@ select throws_ok($$select public.ai_spend()$$, '22023', null, 'service code name
 select is((public.ai_spend(p_tenant_id => '11111111-1111-4111-8111-111111111111') ->> 'calls')::integer, 2,
   'service code reads the tenant it names');
 
+select ok(exists (select 1 from pg_publication_tables where pubname = 'supabase_realtime'
+                  and schemaname = 'public' and tablename = 'autopilot_actions'),
+  'autopilot_actions is in the supabase_realtime publication (the approval queue updates live)');
+
 select * from finish();
 rollback;
