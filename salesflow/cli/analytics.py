@@ -76,6 +76,7 @@ class AttributionArgs(ReportArgs):
 
 class FullReportArgs(FunnelArgs):
     dimension: Dimension = "channel"
+    model: Model = "linear"
 
 
 _OPTION = {"from_": "--from", "from": "--from", "to": "--to", "tz": "--tz", "tenant": "--tenant",
@@ -155,7 +156,7 @@ def _check_outputs(png: Path | None, html: Path | None) -> None:
 
 def _document(args: ReportArgs, **reports: Any) -> dict[str, Any]:
     """A report document (the shape `report --json` prints) holding the given reports, scoped by the first."""
-    first = reports["funnel"] if "funnel" in reports else next(iter(reports["attribution"].values()))
+    first = reports.get("funnel") or reports.get("metrics") or next(iter(reports["attribution"].values()))
     return {"tenant": str(args.tenant), "from": first["from"], "to": first["to"], "tz": first["tz"], **reports}
 
 
@@ -303,6 +304,8 @@ def metrics_report(
     model: str = typer.Option("linear", "--model", help="Attribution model of AI ROI: one of "
                               f"{', '.join(SQL_MODELS)}."),
     json_output: bool = JsonOption,
+    png: Path | None = PngOption,
+    html: Path | None = HtmlOption,
     database_url: str | None = DbUrl,
 ) -> None:
     """Sales metrics for the period: speed to lead, reply rate, win rate, pipeline, velocity, meetings, messages,
@@ -310,8 +313,10 @@ def metrics_report(
     if model not in SQL_MODELS:  # markov has no per-touch credits to weigh AI touches by
         fail(f"--model: must be one of {', '.join(SQL_MODELS)}")
     args = _parse(MetricsArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "model": model})
+    _check_outputs(png, html)
     result = _call(database_url, METRICS_QUERY, {**_scope(args), "model": args.model})
     _show(result, json_output, _render_metrics)
+    _write_outputs(_document(args, metrics=result), png, html)
 
 
 def _money(amounts: dict[str, Any] | None) -> str:
@@ -409,6 +414,8 @@ def report(
     tz: str | None = TzOption,
     window_days: int = WindowOption,
     dimension: str = typer.Option("channel", "--dimension", help=f"Attribution by: one of {', '.join(DIMENSIONS)}."),
+    model: str = typer.Option("linear", "--model", help="Attribution model of the metrics' AI ROI: one of "
+                              f"{', '.join(SQL_MODELS)} (attribution itself is shown by every model)."),
     json_output: bool = JsonOption,
     png: Path | None = PngOption,
     html: Path | None = HtmlOption,
@@ -416,8 +423,10 @@ def report(
 ) -> None:
     """Everything for one period: the funnel, attribution by every model, the sales metrics; tables, JSON (one
     document), PNG charts, one HTML file."""
+    if model not in SQL_MODELS:
+        fail(f"--model: must be one of {', '.join(SQL_MODELS)}")
     args = _parse(FullReportArgs, {"tenant": tenant, "from": from_, "to": to, "tz": tz, "window_days": window_days,
-                                   "dimension": dimension})
+                                   "dimension": dimension, "model": model})
     _check_outputs(png, html)
     with _connect(database_url) as conn:
         funnel_report = _query(conn, FUNNEL_QUERY, {**_scope(args), "window": args.window_days})
@@ -425,23 +434,11 @@ def report(
         scope = {"tenant": str(args.tenant), "from": funnel_report["from"], "to": funnel_report["to"],
                  "tz": funnel_report["tz"]}
         attributions = {model: _attribution(conn, scope, model, args.dimension) for model in (*SQL_MODELS, "markov")}
-        metrics = _metrics(conn, scope)
-    document = {**scope, "window_days": args.window_days, "dimension": args.dimension, "funnel": funnel_report,
-                "attribution": attributions, "metrics": metrics}
+        metrics = _query(conn, METRICS_QUERY, {**scope, "model": args.model})
+    document = {**scope, "window_days": args.window_days, "dimension": args.dimension, "model": args.model,
+                "funnel": funnel_report, "attribution": attributions, "metrics": metrics}
     _show(document, json_output, _render_report)
     _write_outputs(document, png, html)
-
-
-def _metrics(conn: psycopg.Connection[Any], scope: dict[str, Any]) -> Any:
-    """public.analytics_metrics for the scope, or a `not_available` note when this database has no such function."""
-    names = _query(conn, "select p.proargnames from pg_catalog.pg_proc p join pg_catalog.pg_namespace n "
-                         "on n.oid = p.pronamespace where n.nspname = 'public' and p.proname = 'analytics_metrics' "
-                         "order by p.pronargs desc limit 1", {})
-    if names is None:
-        return {"status": "not_available", "reason": "public.analytics_metrics is not in this database"}
-    tenant = ", p_tenant_id => %(tenant)s" if "p_tenant_id" in names else ""
-    return _query(conn, f"select public.analytics_metrics(p_from => %(from)s, p_to => %(to)s, p_tz => %(tz)s{tenant})",
-                  scope)
 
 
 def _render_report(document: dict[str, Any]) -> None:
@@ -467,41 +464,7 @@ def _render_report(document: dict[str, Any]) -> None:
     for model, result in reports.items():
         if model not in drawn:
             console.print(f"{model}: too little data: {'; '.join(result.get('reasons') or [])}")
-    metrics = document["metrics"]
-    if metrics.get("status") == "not_available":
-        console.print(f"metrics not available ({metrics['reason']})")
-        return
-    summary = Table(title=f"Sales metrics {metrics['from']} to {metrics['to']} ({metrics['tz']})")
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    for label, value in _headline_metrics(metrics):
-        summary.add_row(label, value)
-    console.print(summary)
-
-
-def _headline_metrics(metrics: dict[str, Any]) -> list[tuple[str, str]]:
-    """The numbers a sales lead reads first (the HTML report has all of them)."""
-    def money(amounts: dict[str, Any] | None) -> str:
-        return ", ".join(f"{float(v):,.2f} {c}" for c, v in sorted((amounts or {}).items())) or "-"
-
-    speed, replies, win = metrics.get("speed_to_lead", {}), metrics.get("reply_rate", {}), metrics.get("win_rate", {})
-    pipeline, cost, roi = metrics.get("pipeline", {}), metrics.get("ai_cost", {}), metrics.get("ai_roi", {})
-    median = speed.get("median_minutes")
-    return [
-        ("speed to lead: within 5 minutes", _pct(speed.get("within_5_minutes"))),
-        ("speed to lead: within 1 hour", _pct(speed.get("within_1_hour"))),
-        ("speed to lead: median", "-" if median is None else f"{float(median):.1f} min"),
-        ("reply rate (auto-replies excluded)", _pct(replies.get("rate"))),
-        ("win rate", f"{_pct(win.get('rate'))} ({win.get('won', 0)} won, {win.get('lost', 0)} lost)"),
-        ("pipeline", f"{pipeline.get('deals', 0)} deals, {money(pipeline.get('value'))}"),
-        ("weighted pipeline", money(pipeline.get("weighted_value"))),
-        ("sales velocity per day", money(metrics.get("sales_velocity", {}).get("per_day"))),
-        ("meetings booked", str(metrics.get("meetings_booked", "-"))),
-        ("AI cost", f"{float(cost.get('cost_usd') or 0):,.2f} USD"),
-        ("AI cost per lead / per won deal", " / ".join(
-            "-" if cost.get(k) is None else f"{float(cost[k]):,.2f} USD" for k in ("per_lead", "per_won_deal"))),
-        ("AI ROI", money(roi.get("roi"))),  # {currency: revenue per USD of AI}
-    ]
+    _render_metrics(document["metrics"])
 
 
 @app.command()

@@ -92,17 +92,12 @@ def test_report_json_is_one_document_of_the_functions_reports(analytics_database
     assert document["attribution"]["markov"]["status"] == "insufficient_data"
     assert document["funnel"]["leads"] == 12 and document["attribution"]["linear"]["conversions"] == 5
     assert FAIR in {c["campaign"] for c in document["attribution"]["first_touch"]["credits"]}
-    with psycopg.connect(analytics_database) as conn:
-        has_metrics = conn.execute("select exists (select from pg_proc where proname = 'analytics_metrics' "
-                                   "and pronamespace = 'public'::regnamespace)").fetchone()[0]  # type: ignore[index]
-    if has_metrics:
-        direct = db_json(analytics_database, "select public.analytics_metrics('2026-05-01', '2026-06-30', "
-                         "'Europe/Berlin', %s)", tenant)
-        for metrics in (direct, document["metrics"]):
-            metrics["pipeline"].pop("as_of")  # the pipeline as it stands at the call
-        assert document["metrics"] == direct
-    else:
-        assert document["metrics"]["status"] == "not_available"
+    direct = db_json(analytics_database, "select public.analytics_metrics('2026-05-01', '2026-06-30', "
+                     "'Europe/Berlin', %s, 'linear')", tenant)
+    metrics = dict(document["metrics"])
+    pipeline = {k: v for k, v in metrics.pop("pipeline").items() if k != "as_of"}  # as it stands at the call
+    assert {**metrics, "pipeline": pipeline} == {**direct, "pipeline": {
+        k: v for k, v in direct["pipeline"].items() if k != "as_of"}}
 
 
 def test_chart_data_are_the_json_numbers(outputs: dict[str, Any]) -> None:
@@ -131,14 +126,8 @@ def test_chart_data_are_the_json_numbers(outputs: dict[str, Any]) -> None:
     assert sum(trend.series[0].values) == 12
 
 
-def metrics_of(document: dict[str, Any]) -> dict[str, Any]:
-    if document["metrics"].get("status") == "not_available":
-        pytest.skip("public.analytics_metrics is not in this database yet")
-    return dict(document["metrics"])
-
-
 def test_speed_to_lead_chart_data_are_the_metrics_buckets(outputs: dict[str, Any]) -> None:
-    metrics = metrics_of(outputs["document"])
+    metrics = outputs["document"]["metrics"]
     chart = charts.speed_to_lead_chart(outputs["document"])
     assert chart is not None
     buckets = metrics["speed_to_lead"]["buckets"]
@@ -266,12 +255,10 @@ def test_html_tables_show_the_numbers_of_the_json(outputs: dict[str, Any]) -> No
             assert shown(revenue[credit["campaign"]][model], credit["revenue"]["EUR"], "money"), (model, credit)
     assert FAIR in credited, "the umlaut survives into the page"
     assert any("markov: too little data" in t for t in html.text)
-    if document["metrics"].get("status") == "not_available":
-        assert any("metrics not available" in t for t in html.text)
 
 
 def test_html_metrics_tables_show_every_number_of_the_metrics_json(outputs: dict[str, Any]) -> None:
-    metrics, html = metrics_of(outputs["document"]), page(outputs["html"])
+    metrics, html = outputs["document"]["metrics"], page(outputs["html"])
     checked = 0
     for group, value in metrics.items():
         if group in ("from", "to", "tz", "rollup_tz"):
@@ -314,7 +301,7 @@ def test_html_is_one_self_contained_file(outputs: dict[str, Any]) -> None:
         assert (outputs["png"] / f"{name}.png").read_bytes() == base64.b64decode(data), "the same PNG as --png"
 
 
-def test_funnel_and_attribution_write_their_own_charts(analytics_database: str, tenant: str,
+def test_funnel_attribution_and_metrics_write_their_own_charts(analytics_database: str, tenant: str,
                                                        tmp_path: Path) -> None:
     result = cli(analytics_database, "funnel", "--tenant", tenant, *PERIOD, "--json", "--png", str(tmp_path))
     assert result.exit_code == 0, result.output
@@ -328,6 +315,14 @@ def test_funnel_and_attribution_write_their_own_charts(analytics_database: str, 
     for credit in report["credits"]:
         assert shown(html.tables["attribution-conversions"][credit["channel"]]["time_decay"], credit["conversions"],
                      "credit")
+    result = cli(analytics_database, "metrics", "--tenant", tenant, *PERIOD, "--json", "--png", str(tmp_path / "m"),
+                 "--html", str(tmp_path / "m.html"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["speed_to_lead.png"]
+    html = page(tmp_path / "m.html")
+    assert shown(html.tables["metrics-reply_rate"]["rate"]["value"], metrics["reply_rate"]["rate"], "rate")
+    assert "funnel" not in html.tables and "attribution-models" not in html.tables
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -339,6 +334,8 @@ def test_funnel_and_attribution_write_their_own_charts(analytics_database: str, 
     (["report", "--tz", "Europe/Atlantis"], "error: --tz: must be an IANA time zone name"),
     (["report", "--dimension", "planet"], "error: --dimension: must be one of channel"),
     (["attribution", "--model", "magic"], "error: --model: must be one of first_touch"),
+    (["report", "--model", "markov"], "error: --model: must be one of first_touch"),
+    (["metrics", "--from", "2026-06-31"], "error: --from:"),
     (["funnel", "--window-days", "0"], "error: --window-days:"),
 ])
 def test_bad_input_exits_2_naming_the_option_and_writes_nothing(analytics_database: str, tenant: str,

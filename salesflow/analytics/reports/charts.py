@@ -117,7 +117,7 @@ def attribution_chart(document: Mapping[str, Any]) -> Chart | None:
 def speed_to_lead_chart(document: Mapping[str, Any]) -> Chart | None:
     """Leads per first-contact-time bucket (metrics' `speed_to_lead.buckets`, their `leads`)."""
     metrics = document.get("metrics")
-    if not metrics or metrics.get("status") == "not_available":
+    if not metrics:
         return None
     speed = metrics.get("speed_to_lead") or {}
     buckets: Sequence[Mapping[str, Any]] = speed.get("buckets") or []

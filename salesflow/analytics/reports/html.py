@@ -200,13 +200,9 @@ METRIC_TITLES = {
 }
 
 
-def _metrics_section(metrics: Mapping[str, Any] | None) -> str:
+def _metrics_section(metrics: Mapping[str, Any]) -> str:
     """Each metric group as a table of its numbers (`metrics-<group>`), its lists as tables of their own
     (`metrics-<group>-<list>`): every number of the JSON, named by its path."""
-    if not metrics or metrics.get("status") == "not_available":
-        reason = (metrics or {}).get("reason", "")
-        return (f'<h2>Sales metrics</h2><p class="note">metrics not available{": " if reason else ""}'
-                f"{html.escape(reason)}</p>")
     parts = ["<h2>Sales metrics</h2>"]
     groups = [g for g in METRIC_TITLES if g in metrics]
     groups += [g for g in metrics if g not in METRIC_TITLES and g not in ("from", "to", "tz", "rollup_tz")]
@@ -254,7 +250,7 @@ def report_html(document: Mapping[str, Any], charts: Sequence[tuple[Chart, bytes
         sections.append(_funnel_section(document["funnel"]))
     if document.get("attribution"):
         sections.append(_attribution_section(document["attribution"], str(document.get("dimension", "channel"))))
-    if "metrics" in document:
+    if document.get("metrics"):
         sections.append(_metrics_section(document["metrics"]))
     return (
         "<!DOCTYPE html>\n"
