@@ -61,6 +61,7 @@ async def run_engine(
     alongside: Callable[[Engine], Coroutine[Any, Any, None]] | None = None,
     services: Mapping[str, ServiceFactory] | None = None,
     alerts: AlertSettings | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> Engine:
     """Run an engine on `transport` until it is stopped (signals are installed), optionally with a
     coroutine running alongside (the demo) and services attached for handlers. Returns the stopped engine."""
@@ -73,7 +74,7 @@ async def run_engine(
     engine = Engine(transport.store, transport.data, registry, engine_settings, wakeup=transport.wakeup,
                     services=services, maintenance=[monitor] if monitor is not None else ())
     engine.install_signal_handlers()
-    server = await serve_metrics(engine, metrics_port) if metrics_port else None
+    server = await serve_metrics(engine, metrics_port, metrics_host) if metrics_port else None
     side: asyncio.Task[None] | None = None
     try:
         runner = asyncio.create_task(engine.run())
@@ -121,6 +122,9 @@ def listen(
         "the rest are leased (the window's events are held for this worker meanwhile). 0 leases every claim.",
     ),
     metrics_port: int | None = typer.Option(None, help="Serve /metrics and /health on this port."),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", help="Address /metrics and /health listen on (0.0.0.0 in a container, for Prometheus)."
+    ),
     handlers: list[str] = typer.Option(
         [HANDLERS_PACKAGE], "--handlers", help="Package or module whose handlers to load (repeatable)."
     ),
@@ -162,7 +166,8 @@ def listen(
         discover(handlers)
     except ImportError as exc:
         fail(f"--handlers: cannot import {exc.name or exc}")
-    run_event_loop(run_engine(bundle, engine_settings, handlers, metrics_port, alerts=alert_settings))
+    run_event_loop(run_engine(bundle, engine_settings, handlers, metrics_port, metrics_host=metrics_host,
+                              alerts=alert_settings))
 
 
 def run_event_loop(main: Coroutine[Any, Any, Any]) -> Any:

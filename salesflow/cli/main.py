@@ -7,6 +7,7 @@ import typer
 from salesflow.cli import ai, analytics, channels, conversations, db, dev, events, leads, listen, messages, run
 from salesflow.cli import alerts as alert_commands
 from salesflow.cli import autopilot as autopilot_commands
+from salesflow.cli import functions as functions_commands
 from salesflow.cli import inbox as inbox_commands
 from salesflow.cli import sequences as sequence_commands
 
@@ -29,6 +30,7 @@ app.add_typer(messages.app, name="messages")
 app.add_typer(inbox_commands.app, name="inbox")
 app.add_typer(autopilot_commands.app, name="autopilot")
 app.add_typer(alert_commands.app, name="alerts")
+app.add_typer(functions_commands.app, name="functions")
 app.command("listen")(listen.listen)
 app.command("run")(run.run)
 
