@@ -83,14 +83,16 @@ begin
   end if;
   if tg_table_name = 'analytics_touchpoints' then
     execute private.analytics_apply_sql(format(
-      'with s as (%s), z as (select distinct s.tenant_id, private.analytics_tenant_timezone(s.tenant_id) as zone from s) '
+      'with s as (%s), z as materialized (select t.tenant_id, private.analytics_tenant_timezone(t.tenant_id) as zone '
+      'from (select distinct s.tenant_id from s) t) '
       'select s.tenant_id, (s.occurred_at at time zone z.zone)::date as day, ''touchpoints'' as metric, '
       's.channel::text as channel, s.direction, s.actor, '''' as dimension, '''' as currency, s.sign_ as count, '
       's.sign_ * s.ai_cost_usd as amount from s join z on z.tenant_id = s.tenant_id', rows_)) into zero_tenants, zero_days;
     perform private.analytics_drop_zeros(zero_tenants, zero_days);
   elsif tg_table_name = 'analytics_meetings' then
     execute private.analytics_apply_sql(format(
-      'with s as (%s), z as (select distinct s.tenant_id, private.analytics_tenant_timezone(s.tenant_id) as zone from s) '
+      'with s as (%s), z as materialized (select t.tenant_id, private.analytics_tenant_timezone(t.tenant_id) as zone '
+      'from (select distinct s.tenant_id from s) t) '
       'select s.tenant_id, (s.booked_at at time zone z.zone)::date as day, ''meetings_booked'' as metric, '
       'null as channel, null as direction, null as actor, null as dimension, null as currency, s.sign_ as count, '
       '0 as amount from s join z on z.tenant_id = s.tenant_id', rows_)) into zero_tenants, zero_days;
@@ -118,7 +120,8 @@ begin
   end if;
   -- An unchanged stage adds −1 and +1 on the same day and cancels out in the group-by.
   execute private.analytics_apply_sql(format(
-    'with s as (%s), z as (select distinct s.tenant_id, private.analytics_tenant_timezone(s.tenant_id) as zone from s) '
+    'with s as (%s), z as materialized (select t.tenant_id, private.analytics_tenant_timezone(t.tenant_id) as zone '
+      'from (select distinct s.tenant_id from s) t) '
     'select s.tenant_id, (e.at at time zone z.zone)::date as day, ''stage_entries'' as metric, null as channel, '
     'null as direction, null as actor, e.stage as dimension, null as currency, s.sign_ as count, 0 as amount '
     'from s join z on z.tenant_id = s.tenant_id, '
@@ -150,7 +153,8 @@ begin
     return null;
   end if;
   execute private.analytics_apply_sql(
-    'with z as (select distinct a.tenant_id, private.analytics_tenant_timezone(a.tenant_id) as zone from added a) '
+    'with z as materialized (select t.tenant_id, private.analytics_tenant_timezone(t.tenant_id) as zone '
+    'from (select distinct a.tenant_id from added a) t) '
     'select a.tenant_id, (a.created_at at time zone z.zone)::date as day, ''ai_cost'' as metric, null as channel, '
     'null as direction, null as actor, a.scenario as dimension, null as currency, 1 as count, '
     'coalesce(a.cost_usd, 0) as amount from added a join z on z.tenant_id = a.tenant_id') into zero_tenants, zero_days;
