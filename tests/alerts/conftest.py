@@ -62,11 +62,11 @@ def receiver() -> Iterator[WebhookReceiver]:
     box = WebhookReceiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             with box.lock:
-                box.received.append(Received(time.monotonic(), self.path, {k.lower(): v for k, v in self.headers.items()},
-                                             body))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                box.received.append(Received(time.monotonic(), self.path, headers, body))
                 status = box.statuses.pop(0) if box.statuses else 200
             if box.delay:
                 time.sleep(box.delay)
@@ -99,8 +99,8 @@ def quiet_db(db: Conn) -> Conn:
 
 def add_webhook_target(db: Conn, url: str, tenant: str = ACME, name: str = "ops-webhook") -> tuple[str, str]:
     """A webhook target; returns (id, its whsec_ secret)."""
-    row = db.execute("insert into public.notification_targets (tenant_id, name, kind, url) values (%s, %s, 'webhook', %s)"
-                     " returning id", (tenant, name, url)).fetchone()
+    row = db.execute("insert into public.notification_targets (tenant_id, name, kind, url)"
+                     " values (%s, %s, 'webhook', %s) returning id", (tenant, name, url)).fetchone()
     db.commit()
     assert row is not None
     # The secret is made by an after-insert trigger: read it once the row is in.
@@ -111,8 +111,8 @@ def add_webhook_target(db: Conn, url: str, tenant: str = ACME, name: str = "ops-
 
 def fail_event(db: Conn, tenant: str = ACME) -> str:
     """A failed event, as the engine leaves a dead letter."""
-    row = db.execute("select private.emit_event(%s, 'test.alert_fail', '{}'::jsonb, null, 'test', now(), null, null, 1)",
-                     (tenant,)).fetchone()
+    row = db.execute("select private.emit_event(%s, 'test.alert_fail', '{}'::jsonb, null, 'test', now(), null,"
+                     " null, 1)", (tenant,)).fetchone()
     assert row is not None
     db.execute("update public.events set status = 'failed', attempts = 1, failed_at = now(), last_error = 'boom'"
                " where id = %s", (row[0],))

@@ -30,8 +30,8 @@ def test_four_listeners_one_alert_one_delivery_then_one_resolve(
                     .fetchone()[0] == 4, timeout=60, what="four listeners beating")  # type: ignore[index]
     db.commit()
 
-    row = db.execute("select private.emit_event(%s, 'test.alert_fail', '{}'::jsonb, null, 'test', now(), null, null, 1)",
-                     (ACME,)).fetchone()
+    row = db.execute("select private.emit_event(%s, 'test.alert_fail', '{}'::jsonb, null, 'test', now(), null,"
+                     " null, 1)", (ACME,)).fetchone()
     db.commit()
     assert row is not None
     event_id = str(row[0])

@@ -8,6 +8,6 @@ TEST_SUMMARY = "Test notification from salesflow alerts test"
 
 INSERT_TEST_ALERT = """
 insert into public.alerts (tenant_id, metric, dedup_key, status, severity, summary, resolved_at, details)
-values (%s, 'test', 'test:' || %s, 'resolved', 'info', %s, now(), jsonb_build_object('target', %s))
+values (%s, 'test', 'test:' || %s::text, 'resolved', 'info', %s, now(), jsonb_build_object('target', %s::text))
 returning id
 """
