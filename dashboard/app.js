@@ -45,6 +45,8 @@ const state = {
   user: null,
   tenant: null,
   views: [], // loaded view modules, in contract order
+  viewModules: [], // one promise per VIEW_IDS entry: the view or null
+  allViews: Promise.resolve([]),
   unmount: null,
   mounted: null, // {id, query} of the mounted view
 };
@@ -119,19 +121,38 @@ function renderNav() {
   }
 }
 
-async function loadViews() {
-  const loaded = await Promise.all(VIEW_IDS.map(async (id) => {
-    try {
-      const mod = await import(`./views/${id}.js`);
-      const view = mod.default;
-      if (!view || typeof view.mount !== 'function') throw new Error('no default export with mount()');
-      return { ...view, id: view.id || id };
-    } catch (err) {
-      console.warn(`dashboard: view "${id}" skipped:`, err.message || err);
-      return null;
-    }
+// Each view's module is imported on its own: the route's view mounts as soon as its module is there, the
+// navigation fills in as the others arrive (a missing one is skipped with a warning).
+function loadViews() {
+  const slots = VIEW_IDS.map(() => undefined);
+  state.viewModules = VIEW_IDS.map((id, i) => import(`./views/${id}.js`).then((mod) => {
+    const view = mod.default;
+    if (!view || typeof view.mount !== 'function') throw new Error('no default export with mount()');
+    return { ...view, id: view.id || id };
+  }).catch((err) => {
+    console.warn(`dashboard: view "${id}" skipped:`, err.message || err);
+    return null;
+  }).then((view) => {
+    slots[i] = view;
+    state.views = slots.filter(Boolean);
+    if (state.user) renderNav();
+    return view;
   }));
-  state.views = loaded.filter(Boolean);
+  state.allViews = Promise.all(state.viewModules);
+}
+
+// The view a route names (waiting for its module only), else the first view in contract order.
+async function viewFor(id) {
+  const i = VIEW_IDS.indexOf(id);
+  if (i >= 0) {
+    const view = await state.viewModules[i];
+    if (view && (state.tenant || view.noTenant)) return view;
+  }
+  for (const pending of state.viewModules) {
+    const view = await pending;
+    if (view && (state.tenant || view.noTenant)) return view;
+  }
+  return null;
 }
 
 function unmountView() {
@@ -146,15 +167,11 @@ function unmountView() {
 async function route(force = false) {
   if (!state.user) return;
   const { id, query } = parseHash();
-  const view = state.views.find((v) => v.id === id) || (state.tenant ? state.views[0] : state.views.find((v) => v.noTenant));
+  const view = await viewFor(id);
+  if (!state.user || parseHash().id !== id) return; // signed out or navigated on meanwhile
   if (!view) {
     unmountView();
     status(state.tenant ? t(S.noViews) : t(S.noTenant));
-    return;
-  }
-  if (!state.tenant && !view.noTenant) {
-    unmountView();
-    status(t(S.noTenant));
     return;
   }
   if (view.id !== id) {
@@ -272,7 +289,7 @@ async function main() {
   state.sb = window.supabase.createClient(cfg.supabaseUrl, cfg.anonKey, {
     auth: { persistSession: true, autoRefreshToken: true, storageKey: 'salesflow.dashboard.auth' },
   });
-  await loadViews();
+  loadViews();
   $('shell-signin-form').addEventListener('submit', signIn);
   $('shell-signout').addEventListener('click', async () => {
     await state.sb.auth.signOut();

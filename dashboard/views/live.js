@@ -98,7 +98,8 @@ export default {
         h('th', { scope: 'row' }, h('code', { text: ev.type })),
         h('td', {}, h('span', { class: `badge badge-${ev.status}`, testid: 'live-row-status', text: statusLabel(ev.status) })),
         h('td', { class: 'num', text: `${ev.attempts}/${ev.max_attempts}` }),
-        h('td', { class: 'error-text', text: ev.last_error || '' }),
+        // A processed event keeps the error of an earlier run in last_error; it is news only while not processed.
+        h('td', { class: 'error-text', text: ev.status === 'processed' ? '' : (ev.last_error || '') }),
         h('td', {}, h('a', { href: `#/events?id=${ev.id}`, testid: 'live-open-link', 'aria-label': `${t(S.open)} ${ev.type} ${ev.id}`, text: t(S.open) })));
       applyFilter(tr);
       return tr;
