@@ -7,6 +7,7 @@ import typer
 from salesflow.cli import ai, analytics, channels, conversations, db, dev, events, leads, listen, messages, run
 from salesflow.cli import alerts as alert_commands
 from salesflow.cli import autopilot as autopilot_commands
+from salesflow.cli import demo as demo_commands
 from salesflow.cli import functions as functions_commands
 from salesflow.cli import inbox as inbox_commands
 from salesflow.cli import sequences as sequence_commands
@@ -24,6 +25,7 @@ app.add_typer(ai.app, name="ai")
 app.add_typer(conversations.app, name="conversations")
 app.add_typer(channels.app, name="channels")
 app.add_typer(analytics.app, name="analytics")
+app.add_typer(demo_commands.app, name="demo")
 app.add_typer(leads.app, name="leads")
 app.add_typer(sequence_commands.app, name="sequences")
 app.add_typer(messages.app, name="messages")
