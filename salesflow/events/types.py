@@ -25,6 +25,7 @@ AUTOPILOT_ACTION_EXECUTED: Final = "autopilot.action_executed"
 AI_BUDGET_EXCEEDED: Final = "ai.budget_exceeded"
 MEETING_BOOKED: Final = "meeting.booked"
 INBOX_DELAY_OVER: Final = "inbox.delay_over"
+INVITATION_CREATED: Final = "invitation.created"
 
 EVENT_TYPES: Final[dict[str, str]] = {
     LEAD_CREATED: "A lead was inserted. Payload: lead_id, name, source, source_channel.",
@@ -53,6 +54,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "starts_at, booked_at, held_at, booked_by.",
     INBOX_DELAY_OVER: "A lead's requested delay ended (delayed with run_after = snoozed_until). Payload: "
     "conversation_id, lead_id, message_id, snoozed_until.",
+    INVITATION_CREATED: "An owner or admin invited someone by email; the email handler sends the link. Payload: "
+    "invitation_id, role, expires_at, invited_by.",
 }
 
 # The same rule as the check constraint on events.type and event_types.name.

@@ -52,7 +52,8 @@ select tables_are('public', array[
   'alert_rules',
   'notification_targets',
   'alerts',
-  'alert_notifications'
+  'alert_notifications',
+  'invitations'
 ], 'every table in public has a block in the privilege matrix');
 select functions_are('public', array[
   'ai_lead_context',
@@ -128,7 +129,13 @@ select functions_are('public', array[
   'evaluate_alerts',
   'claim_alert_notifications',
   'finish_alert_notifications',
-  'notification_target_secret'
+  'notification_target_secret',
+  'create_tenant',
+  'invite_member',
+  'accept_invitation',
+  'team_members',
+  'invitation_for_sending',
+  'record_invitation_email'
 ], 'every function in public has a block in the privilege matrix');
 
 -- Tables: anon nothing; authenticated what RLS policies exist for; service_role everything.
@@ -955,6 +962,40 @@ select function_privs_are('public', 'dashboard_replay_event', array['uuid', 'boo
   'authenticated executes dashboard_replay_event');
 select function_privs_are('public', 'dashboard_replay_event', array['uuid', 'boolean'], 'service_role', array['EXECUTE'],
   'service_role executes dashboard_replay_event');
+
+-- public.invitations (owners and admins read, invite and withdraw, by policy; inserted columns limited)
+select table_privs_are('public', 'invitations', 'anon', '{}'::text[], 'anon has no privileges on invitations');
+select table_privs_are('public', 'invitations', 'authenticated', array['SELECT', 'DELETE'],
+  'authenticated may select, delete on invitations (insert: some columns, below)');
+select column_privs_are('public', 'invitations', 'email', 'authenticated', array['SELECT', 'INSERT'],
+  'authenticated may give an invitation''s email');
+select column_privs_are('public', 'invitations', 'token_hash', 'authenticated', array['SELECT'],
+  'authenticated cannot choose an invitation''s token');
+select column_privs_are('public', 'invitations', 'tenant_id', 'authenticated', array['SELECT'],
+  'authenticated cannot name an invitation''s tenant (it is the token''s)');
+select table_privs_are('public', 'invitations', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
+  'service_role has every privilege on invitations');
+
+-- Team functions: signed-in users create a tenant, invite (rules inside and by RLS), accept, list members.
+select function_privs_are('public', 'create_tenant', array['text'], 'anon', '{}'::text[], 'anon cannot execute create_tenant');
+select function_privs_are('public', 'create_tenant', array['text'], 'authenticated', array['EXECUTE'], 'authenticated executes create_tenant');
+select function_privs_are('public', 'create_tenant', array['text'], 'service_role', array['EXECUTE'], 'service_role executes create_tenant');
+select function_privs_are('public', 'invite_member', array['text', 'text', 'text'], 'anon', '{}'::text[], 'anon cannot execute invite_member');
+select function_privs_are('public', 'invite_member', array['text', 'text', 'text'], 'authenticated', array['EXECUTE'], 'authenticated executes invite_member');
+select function_privs_are('public', 'invite_member', array['text', 'text', 'text'], 'service_role', array['EXECUTE'], 'service_role executes invite_member');
+select function_privs_are('public', 'accept_invitation', array['text'], 'anon', '{}'::text[], 'anon cannot execute accept_invitation');
+select function_privs_are('public', 'accept_invitation', array['text'], 'authenticated', array['EXECUTE'], 'authenticated executes accept_invitation');
+select function_privs_are('public', 'accept_invitation', array['text'], 'service_role', array['EXECUTE'], 'service_role executes accept_invitation');
+select function_privs_are('public', 'team_members', '{}'::text[], 'anon', '{}'::text[], 'anon cannot execute team_members');
+select function_privs_are('public', 'team_members', '{}'::text[], 'authenticated', array['EXECUTE'], 'authenticated executes team_members');
+select function_privs_are('public', 'team_members', '{}'::text[], 'service_role', array['EXECUTE'], 'service_role executes team_members');
+-- The invitation email handler's API: service code only.
+select function_privs_are('public', 'invitation_for_sending', array['uuid', 'uuid'], 'anon', '{}'::text[], 'anon cannot execute invitation_for_sending');
+select function_privs_are('public', 'invitation_for_sending', array['uuid', 'uuid'], 'authenticated', '{}'::text[], 'authenticated cannot execute invitation_for_sending');
+select function_privs_are('public', 'invitation_for_sending', array['uuid', 'uuid'], 'service_role', array['EXECUTE'], 'service_role executes invitation_for_sending');
+select function_privs_are('public', 'record_invitation_email', array['uuid', 'uuid', 'text', 'text', 'jsonb', 'text'], 'anon', '{}'::text[], 'anon cannot execute record_invitation_email');
+select function_privs_are('public', 'record_invitation_email', array['uuid', 'uuid', 'text', 'text', 'jsonb', 'text'], 'authenticated', '{}'::text[], 'authenticated cannot execute record_invitation_email');
+select function_privs_are('public', 'record_invitation_email', array['uuid', 'uuid', 'text', 'text', 'jsonb', 'text'], 'service_role', array['EXECUTE'], 'service_role executes record_invitation_email');
 
 -- A table created later starts the same way (default privileges), so forgetting a revoke is not a hole.
 create table public.zz_privileges_probe (id integer primary key);

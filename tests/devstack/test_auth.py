@@ -61,11 +61,28 @@ def test_wrong_password_and_unknown_user_are_refused_alike(running_stack: Runnin
         assert err.value.code == "invalid_credentials" and err.value.status == 400
 
 
-def test_signup_is_off_as_configured(running_stack: RunningStack) -> None:
+def test_signup_follows_the_config(running_stack: RunningStack) -> None:
+    """supabase/config.toml turns sign-up on (the dashboard's Team flow); with it off, /signup refuses."""
+    import dataclasses
+
+    from salesflow.devstack import DevStack
+    from salesflow.devstack.config import load_config
+
+    config = load_config()
+    assert config.auth.enable_signup
     response = httpx.post(f"{running_stack.url}/auth/v1/signup", headers=running_stack.headers(),
                           json={"email": "new@acme.test", "password": "long-enough"})
-    assert response.status_code == 422 and response.json()["error_code"] == "signup_disabled"
-    assert running_stack.sql("select count(*) from auth.users where email = 'new@acme.test'") == [(0,)]
+    assert response.status_code == 200 and response.json()["user"]["email"] == "new@acme.test"
+    assert "tenant_id" not in response.json()["user"]["app_metadata"]
+    off = dataclasses.replace(config, auth=dataclasses.replace(config.auth, enable_signup=False))
+    stack = DevStack(running_stack.database_url, port=0, config=off).start_in_thread()
+    try:
+        refused = httpx.post(f"{stack.url}/auth/v1/signup", headers={"apikey": stack.anon_key},
+                             json={"email": "other@acme.test", "password": "long-enough"})
+    finally:
+        stack.stop_in_thread()
+    assert refused.status_code == 422 and refused.json()["error_code"] == "signup_disabled"
+    assert running_stack.sql("select count(*) from auth.users where email = 'other@acme.test'") == [(0,)]
 
 
 def test_user_endpoint_needs_a_signed_in_user(running_stack: RunningStack) -> None:
