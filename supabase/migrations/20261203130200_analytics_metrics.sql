@@ -8,7 +8,8 @@
 --   analytics_lead_journeys   per-lead facts where a distribution is needed: speed to lead (the leads created in
 --                             the range), sales cycle (the deals won in the range)
 --   leads (open ones) and analytics_stage_probabilities   the pipeline as it stands now
---   analytics_touch_credits   the won deals of the range with their touches, for AI ROI (model p_model)
+--   touchpoints of the won deals of the range (one index range per deal), for AI ROI by the linear model;
+--   another p_model reads analytics_touch_credits (the attribution path) instead
 
 create or replace function public.analytics_metrics(
   p_from date default null,
@@ -40,6 +41,7 @@ declare
   v_ai_cost jsonb;
   ai_cost_total numeric;
   v_roi jsonb;
+  v_deals jsonb;
   open_statuses constant text[] := array['new', 'contacted', 'qualified', 'proposal', 'negotiation'];
 begin
   perform private.analytics_check_model('analytics_metrics', p_model, false);
@@ -54,19 +56,17 @@ begin
            as minutes
     from public.analytics_lead_journeys j
     where j.tenant_id = scope.tenant_id and j.lead_created >= scope.starts and j.lead_created < scope.ends
-  ), b(ord, bucket, lo, hi) as (
-    values (1, 'up_to_5_minutes', 0, 5), (2, '5_to_15_minutes', 5, 15), (3, '15_to_60_minutes', 15, 60),
-           (4, '1_to_4_hours', 60, 240), (5, '4_to_24_hours', 240, 1440), (6, '1_to_3_days', 1440, 4320),
-           (7, 'over_3_days', 4320, null)
-  ), per_bucket as (
-    select b.ord, b.bucket, b.lo, b.hi,
-           (select count(*) from j where j.minutes > b.lo - (b.ord = 1)::integer
-                                    and (b.hi is null or j.minutes <= b.hi)) as n
-    from b
-  ), totals as (
+  ), t as (
     select count(*) as leads, count(j.minutes) as contacted,
            count(*) filter (where j.minutes <= 5) as within_5, count(*) filter (where j.minutes <= 60) as within_60,
-           percentile_cont(0.5) within group (order by j.minutes) as median_, avg(j.minutes) as mean_
+           percentile_cont(0.5) within group (order by j.minutes) as median_, avg(j.minutes) as mean_,
+           array[count(*) filter (where j.minutes <= 5),
+                 count(*) filter (where j.minutes > 5 and j.minutes <= 15),
+                 count(*) filter (where j.minutes > 15 and j.minutes <= 60),
+                 count(*) filter (where j.minutes > 60 and j.minutes <= 240),
+                 count(*) filter (where j.minutes > 240 and j.minutes <= 1440),
+                 count(*) filter (where j.minutes > 1440 and j.minutes <= 4320),
+                 count(*) filter (where j.minutes > 4320)] as per_bucket
     from j
   )
   select jsonb_build_object(
@@ -74,12 +74,17 @@ begin
     'median_minutes', t.median_, 'mean_minutes', t.mean_,
     'within_5_minutes', case when t.leads > 0 then t.within_5::double precision / t.leads end,
     'within_1_hour', case when t.leads > 0 then t.within_60::double precision / t.leads end,
-    'buckets', (select jsonb_agg(jsonb_build_object('bucket', pb.bucket, 'from_minutes', pb.lo, 'to_minutes', pb.hi,
-                                                    'leads', pb.n,
-                                                    'share', case when t.leads > 0 then pb.n::double precision / t.leads end)
-                                 order by pb.ord) from per_bucket pb))
+    'buckets', (select jsonb_agg(jsonb_build_object('bucket', b.bucket, 'from_minutes', b.lo, 'to_minutes', b.hi,
+                                                    'leads', t.per_bucket[b.ord],
+                                                    'share', case when t.leads > 0
+                                                                  then t.per_bucket[b.ord]::double precision / t.leads end)
+                                 order by b.ord)
+                from (values (1, 'up_to_5_minutes', 0, 5), (2, '5_to_15_minutes', 5, 15),
+                             (3, '15_to_60_minutes', 15, 60), (4, '1_to_4_hours', 60, 240),
+                             (5, '4_to_24_hours', 240, 1440), (6, '1_to_3_days', 1440, 4320),
+                             (7, 'over_3_days', 4320, null)) as b(ord, bucket, lo, hi)))
   into v_speed
-  from totals t;
+  from t;
 
   -- Messages by channel and direction (and who sent them).
   with r as (
@@ -287,32 +292,57 @@ begin
   into v_ai_cost, ai_cost_total
   from t, leads_ l;
 
-  -- AI ROI: the won deals' revenue credited (by p_model) to AI-assisted touches, per USD of AI cost.
-  with c as (
-    select c.lead_id, c.credit, c.value, c.currency,
-           (c.actor = 'autopilot' or coalesce(t.ai_cost_usd, 0) > 0) as ai
-    from public.analytics_touch_credits(p_model, scope.first_day, scope.last_day, scope.zone, scope.tenant_id) c
-    left join public.analytics_touchpoints t on t.message_id = c.message_id and t.tenant_id = scope.tenant_id
+  -- AI ROI: the won deals' revenue credited (by p_model) to AI-assisted touches, per USD of AI cost. Per won deal
+  -- its AI-assisted and other credit; linear (the default) is counted straight from the deal's touches (one
+  -- index range per deal), the other models come from analytics_touch_credits.
+  if p_model = 'linear' then
+    select coalesce(jsonb_agg(jsonb_build_object('value', w.won_value, 'currency', w.won_currency,
+                                                 'ai', case when k.n > 0 then k.ai::double precision / k.n else 0 end,
+                                                 'other', case when k.n > 0 then 1 - k.ai::double precision / k.n
+                                                               else 1 end)), '[]'::jsonb)
+    into v_deals
+    from public.analytics_lead_journeys w
+    cross join lateral (
+      select count(*) as n, count(*) filter (where t.actor = 'autopilot' or t.ai_cost_usd > 0) as ai
+      from public.analytics_touchpoints t
+      where t.tenant_id = scope.tenant_id and t.lead_id = w.lead_id and t.occurred_at <= w.deal_closed_won
+    ) k
+    where w.tenant_id = scope.tenant_id and w.deal_closed_won >= scope.starts and w.deal_closed_won < scope.ends;
+  else
+    select coalesce(jsonb_agg(jsonb_build_object('value', d.value, 'currency', d.currency, 'ai', d.ai,
+                                                 'other', d.other)), '[]'::jsonb)
+    into v_deals
+    from (
+      select c.lead_id, min(c.value) as value, min(c.currency) as currency,
+             coalesce(sum(c.credit) filter (where c.actor = 'autopilot' or coalesce(t.ai_cost_usd, 0) > 0), 0) as ai,
+             coalesce(sum(c.credit) filter (where not (c.actor = 'autopilot' or coalesce(t.ai_cost_usd, 0) > 0)), 0)
+               as other
+      from public.analytics_touch_credits(p_model, scope.first_day, scope.last_day, scope.zone, scope.tenant_id) c
+      left join lateral (select t.ai_cost_usd from public.analytics_touchpoints t
+                         where t.message_id = c.message_id and t.tenant_id = scope.tenant_id) t on true
+      group by c.lead_id
+    ) d;
+  end if;
+
+  with d as (
+    select * from jsonb_to_recordset(v_deals) as d(value numeric, currency text, ai double precision,
+                                                  other double precision)
   ), per_currency as (
-    select c.currency, sum(c.credit * c.value) filter (where c.ai) as ai_revenue,
-           sum(c.credit * c.value) filter (where not c.ai) as other_revenue
-    from c where c.value is not null and c.currency is not null group by c.currency
+    select d.currency, sum(d.value * d.ai::numeric) as ai_revenue, sum(d.value * d.other::numeric) as other_revenue
+    from d where d.value is not null and d.currency is not null group by d.currency
   )
   select jsonb_build_object(
     'model', p_model,
-    'won_deals', (select count(distinct c.lead_id) from c),
+    'won_deals', (select count(*) from d),
     'ai_assisted', jsonb_build_object(
-       'conversions', coalesce((select sum(c.credit) filter (where c.ai) from c), 0),
-       'revenue', coalesce((select jsonb_object_agg(p.currency, coalesce(p.ai_revenue, 0)) from per_currency p),
-                           '{}'::jsonb)),
+       'conversions', coalesce((select sum(d.ai) from d), 0),
+       'revenue', coalesce((select jsonb_object_agg(p.currency, p.ai_revenue) from per_currency p), '{}'::jsonb)),
     'other', jsonb_build_object(
-       'conversions', coalesce((select sum(c.credit) filter (where not c.ai) from c), 0),
-       'revenue', coalesce((select jsonb_object_agg(p.currency, coalesce(p.other_revenue, 0)) from per_currency p),
-                           '{}'::jsonb)),
+       'conversions', coalesce((select sum(d.other) from d), 0),
+       'revenue', coalesce((select jsonb_object_agg(p.currency, p.other_revenue) from per_currency p), '{}'::jsonb)),
     'cost_usd', ai_cost_total,
     'roi', case when ai_cost_total > 0
-                then coalesce((select jsonb_object_agg(p.currency,
-                                 (coalesce(p.ai_revenue, 0) / ai_cost_total)::double precision)
+                then coalesce((select jsonb_object_agg(p.currency, (p.ai_revenue / ai_cost_total)::double precision)
                                from per_currency p), '{}'::jsonb) end)
   into v_roi;
 

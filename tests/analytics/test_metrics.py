@@ -348,3 +348,17 @@ def test_nothing_happened_is_zeros_not_errors(db: Conn) -> None:
     assert m["reply_rate"]["rate"] is None and m["win_rate"]["rate"] is None
     assert m["sales_velocity"]["per_day"] is None and m["ai_roi"]["roi"] is None
     assert m["sequence_steps"] == [] and m["messages_by_channel"] == []
+
+
+def test_linear_ai_roi_equals_the_linear_attribution_credits(db: Conn, fixture: tuple[str, dict[str, Lead]]) -> None:
+    """The linear ROI is counted from the deals' touches; it is what analytics_touch_credits('linear') credits."""
+    tenant = fixture[0]
+    row = db.execute(
+        "select sum(c.credit * c.value) filter (where c.actor = 'autopilot' or coalesce(t.ai_cost_usd, 0) > 0), "
+        "sum(c.credit * c.value) filter (where not (c.actor = 'autopilot' or coalesce(t.ai_cost_usd, 0) > 0)) "
+        "from public.analytics_touch_credits('linear', '2026-06-01', '2026-06-30', null, %s) c "
+        "left join public.analytics_touchpoints t on t.message_id = c.message_id", (tenant,)).fetchone()
+    assert row is not None
+    roi = metrics(db, tenant)["ai_roi"]
+    assert roi["ai_assisted"]["revenue"]["EUR"] == pytest.approx(float(row[0]))
+    assert roi["other"]["revenue"]["EUR"] == pytest.approx(float(row[1]))
