@@ -22,6 +22,7 @@ LEAD_OPTED_OUT: Final = "lead.opted_out"
 SEQUENCE_STEP_DUE: Final = "sequence.step_due"
 SEQUENCE_STEP_EXECUTED: Final = "sequence.step_executed"
 AUTOPILOT_ACTION_EXECUTED: Final = "autopilot.action_executed"
+AUTOPILOT_DRAFT_EXPIRY: Final = "autopilot.draft_expiry"
 AI_BUDGET_EXCEEDED: Final = "ai.budget_exceeded"
 MEETING_BOOKED: Final = "meeting.booked"
 INBOX_DELAY_OVER: Final = "inbox.delay_over"
@@ -49,6 +50,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "ai_personalized, message_id, run_id.",
     AUTOPILOT_ACTION_EXECUTED: "Autopilot acted for a lead (its message is queued). Payload: action_id, lead_id, "
     "action, channel, cost_usd, latency_ms, scenario, prompt_version, mode, verdict, message_id.",
+    AUTOPILOT_DRAFT_EXPIRY: "An autopilot draft's time to be approved ran out (delayed with run_after = "
+    "expires_at). Payload: action_id, lead_id, expires_at.",
     AI_BUDGET_EXCEEDED: "A tenant reached its monthly AI budget. Payload: period, limit_usd, spent_usd.",
     MEETING_BOOKED: "A meeting with a lead was booked, or recorded as held. Payload: meeting_id, lead_id, "
     "starts_at, booked_at, held_at, booked_by.",

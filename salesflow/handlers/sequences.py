@@ -1,14 +1,18 @@
 """Sequences on the engine: run due steps, and stop enrollments when the lead replies, opts out or closes.
 
 - `sequences.run_due_step` (`sequence.step_due`): `salesflow.sequences.steps.StepRunner` re-checks the stop
-  rules, waits for the window on the lead's clock, takes the send slot under the daily caps, queues the message
-  (idempotency key `seq:<enrollment>:<step>`: one message per step whatever is redelivered), records the run,
-  publishes `sequence.step_executed` and plans the next step. `ai_message` steps ask the `followup_message`
-  scenario for the text.
+  rules, waits for the window on the lead's clock, and in one transaction (`sequence_execute_steps`, shared by
+  the steps running side by side) takes the send slot under the daily caps, queues the message (idempotency key
+  `seq:<enrollment>:<step>`: one message per step whatever is redelivered), records the run, publishes
+  `sequence.step_executed` and plans the next step. `ai_message` steps ask the `followup_message` scenario for
+  the text.
 - `sequences.stop_on_reply` (`message.received`): an inbound message from the lead that is not an auto-reply
   stops its open enrollments, or pauses its active ones where the sequence says `on_reply: pause`.
 - `sequences.stop_on_opt_out` (`lead.opted_out`) and `sequences.stop_on_close` (`lead.status_changed` to won
   or lost): every open enrollment of the lead stops.
+- `sequences.stop_on_bounce` (`message.status_changed` to failed): a permanent failure that is a bounce (the
+  address cannot receive: `salesflow.sequences.bounces`, from the send job or a provider's status callback)
+  stops every open enrollment of the lead with reason `bounced`.
 
 Each is idempotent per event: stopping a stopped enrollment changes nothing, and a step event older than its
 enrollment's schedule does nothing. The clock is the service `clock` when one is attached (tests), else now.
@@ -28,6 +32,7 @@ from salesflow.conversations.sending import SendRefused
 from salesflow.events import Event, HandlerContext, MalformedPayload, RetryLater, handles, payload_field
 from salesflow.events import types as t
 from salesflow.sequences.autoreply import is_auto_reply
+from salesflow.sequences.bounces import is_bounce
 from salesflow.sequences.steps import StepRunner
 
 
@@ -108,3 +113,18 @@ async def stop_on_close(event: Event, context: HandlerContext) -> None:
         return
     stopped = await _set_state(context, "stop", str(to), lead_id=_uuid(event, "lead_id"))
     context.logger.info("closed lead stopped sequences", extra={"stopped": stopped, "to": to})
+
+
+@handles(t.MESSAGE_STATUS_CHANGED)
+async def stop_on_bounce(event: Event, context: HandlerContext) -> None:
+    """A message that failed because the address cannot receive (a bounce) stops every open enrollment of the
+    lead (reason `bounced`); any other failure (a closed window, a policy refusal, a full mailbox) does not."""
+    if payload_field(event, "to", str) != "failed":
+        return
+    channel = payload_field(event, "channel", str)
+    code = event.payload.get("error_code")
+    reason = event.payload.get("error_message")
+    if not is_bounce(channel, str(code) if code is not None else None, str(reason) if reason is not None else None):
+        return
+    stopped = await _set_state(context, "stop", "bounced", lead_id=_uuid(event, "lead_id"))
+    context.logger.info("bounce stopped sequences", extra={"stopped": stopped, "error_code": code})

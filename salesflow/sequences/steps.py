@@ -46,6 +46,9 @@ FINISHED_RUNS: Final = ("sent", "skipped", "task_done")
 RECHECKS: Final = 4
 #: Steps in one sequence_execute_steps call at most.
 BATCH_MAX: Final = 64
+#: sequence_execute_steps calls in flight at once per batcher (the database works on them in parallel; the steps
+#: handed in meanwhile wait for the next call).
+IN_FLIGHT: Final = 3
 #: SQLSTATEs of a transaction that lost a race (deadlock, serialization): the step is retried.
 RETRYABLE_SQLSTATES: Final = ("40001", "40P01", "55P03")
 
@@ -111,16 +114,18 @@ def step_address(ctx: Mapping[str, Any], channel: str) -> str:
 
 
 class StepBatcher:
-    """Group commit of due steps: the steps handed in while a `sequence_execute_steps` call is in flight go
-    together in the next call (per event loop and tenant). Each caller gets its own step's answer; a call that
-    fails fails each of its callers (their events are retried, nothing of the batch committed)."""
+    """Group commit of due steps: the steps handed in while `IN_FLIGHT` `sequence_execute_steps` calls are in
+    flight go together in the next call (per event loop, tenant and connection pool). Each caller gets its own
+    step's answer; a call that fails fails each of its callers (their events are retried, nothing of the batch
+    committed)."""
 
     _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, StepBatcher]] = \
         weakref.WeakKeyDictionary()
 
     def __init__(self) -> None:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]], TenantData]] = []
-        self._running = False
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     def for_data(cls, data: TenantData) -> StepBatcher:
@@ -136,9 +141,11 @@ class StepBatcher:
     async def execute(self, data: TenantData, item: dict[str, Any]) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future, data))
-        if not self._running:
-            self._running = True
-            asyncio.get_running_loop().create_task(self._drain())
+        if self._running < IN_FLIGHT:
+            self._running += 1
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)  # a strong reference until it is done (the loop keeps only a weak one)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self) -> None:
@@ -146,6 +153,8 @@ class StepBatcher:
             while self._pending:
                 await asyncio.sleep(0)  # the handlers started in the same tick join this call
                 batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+                if not batch:
+                    break  # another call in flight took them
                 data = batch[0][2]
                 steps = [{**item, "i": i} for i, (item, _, _) in enumerate(batch)]
                 try:
@@ -167,11 +176,12 @@ class StepBatcher:
                         else:
                             future.set_result(answer)
         finally:
-            self._running = False
-            for _, future, _ in self._pending:  # left over after a cancellation
-                if not future.done():
-                    future.set_exception(RetryLater("the step batch was cancelled"))
-            self._pending = []
+            self._running -= 1
+            if not self._running:
+                for _, future, _ in self._pending:  # left over after a cancellation
+                    if not future.done():
+                        future.set_exception(RetryLater("the step batch was cancelled"))
+                self._pending = []
 
 
 class StepRunner:

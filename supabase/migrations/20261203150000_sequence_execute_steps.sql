@@ -32,6 +32,16 @@
 -- others commit), in enrollment order (locks in one order, no deadlock between two batches). One commit, one
 -- NOTIFY, one WAL flush for the batch.
 
+-- The step handler's reads of a lead's messages (sequence_step_context, sequence_execute_steps): an inbound
+-- message since a moment, any outbound message read since a moment. With only messages_lead_idx the planner
+-- ANDed it with the tenant's part of messages_idempotency_key (every message of the tenant: a cost that grew
+-- with each step sent, measured by ./scripts/bench sequences); these partial indexes answer each read from the
+-- lead's own few rows.
+create index if not exists messages_lead_inbound_received_idx on public.messages (lead_id, tenant_id, received_at)
+  where direction = 'in';
+create index if not exists messages_lead_read_idx on public.messages (lead_id, tenant_id, created_at)
+  where read_at is not null;
+
 -- The context also names the lead's newest identity on the step's channel and the lead's own WhatsApp and
 -- Instagram fields (the handler normalises an address from them when there is no identity yet).
 create or replace function public.sequence_step_context(p_tenant_id uuid, p_enrollment_id uuid)
@@ -69,8 +79,11 @@ as $$
                         where m.lead_id = e.lead_id and m.tenant_id = e.tenant_id and m.direction = 'in'
                           and m.received_at >= e.enrolled_at),
     'engaged', exists (select 1 from public.messages m
-                        where m.lead_id = e.lead_id and m.tenant_id = e.tenant_id and m.created_at >= e.enrolled_at
-                          and (m.direction = 'in' or m.read_at is not null)),
+                        where m.lead_id = e.lead_id and m.tenant_id = e.tenant_id and m.direction = 'in'
+                          and m.created_at >= e.enrolled_at)
+               or exists (select 1 from public.messages m
+                           where m.lead_id = e.lead_id and m.tenant_id = e.tenant_id and m.read_at is not null
+                             and m.created_at >= e.enrolled_at),
     'run', (select to_jsonb(r) from public.sequence_step_runs r
              where r.enrollment_id = e.id and r.tenant_id = e.tenant_id and r.step_id = cur.id))
   from public.sequence_enrollments e

@@ -139,6 +139,7 @@ def sequence_registry() -> Registry:
     registry.handles(t.MESSAGE_RECEIVED, name="sequences.stop_on_reply")(handlers.stop_on_reply)
     registry.handles(t.LEAD_OPTED_OUT, name="sequences.stop_on_opt_out")(handlers.stop_on_opt_out)
     registry.handles(t.LEAD_STATUS_CHANGED, name="sequences.stop_on_close")(handlers.stop_on_close)
+    registry.handles(t.MESSAGE_STATUS_CHANGED, name="sequences.stop_on_bounce")(handlers.stop_on_bounce)
     return registry
 
 
