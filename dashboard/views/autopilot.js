@@ -45,6 +45,7 @@ const S = {
   notFound: { de: 'Diesen Entwurf gibt es in Ihrem Mandanten nicht (mehr).', en: 'This draft is not (or no longer) in your tenant.' },
   notAllowed: { de: 'Sie dürfen Entwürfe dieses Mandanten nicht entscheiden.', en: 'You may not decide drafts of this tenant.' },
   details: { de: 'Meldung des Servers:', en: 'The server said:' },
+  dismiss: { de: 'Aus der Liste entfernen', en: 'Remove from the list' },
   confidence: { de: 'Konfidenz', en: 'Confidence' },
   expires: { de: 'läuft ab', en: 'expires' },
   why: { de: 'Warum eine Person entscheidet', en: 'Why a person decides' },
@@ -206,8 +207,14 @@ export default {
             text.includes(failure.message) ? null : h('span', { class: 'autopilot-server' }, `${t(S.details)} ${failure.message}`));
           cardError.hidden = false;
           if (final) {
+            // Kept (a reload does not take it away) until the person has read why and dismisses it.
             for (const b of [approve, edit, reject, save]) b.disabled = true;
             entry.done = true;
+            const dismiss = h('button', { type: 'button', testid: 'autopilot-dismiss', onclick: () => { remove(item.id); updateCount(); } }, t(S.dismiss));
+            actions.hidden = false;
+            editor.hidden = true;
+            actions.append(dismiss);
+            dismiss.focus();
           }
           return;
         }
@@ -236,7 +243,8 @@ export default {
     }
 
     function updateCount() {
-      count.textContent = tf(S.count, cards.size);
+      const waiting = [...cards.values()].filter((e) => !e.done).length;
+      count.textContent = tf(S.count, waiting);
       empty.hidden = cards.size > 0;
       list.hidden = cards.size === 0;
     }
@@ -267,7 +275,7 @@ export default {
       const names = new Map((leads.data || []).map((l) => [l.id, l.name]));
       const bodies = new Map((messages.data || []).map((m) => [m.id, m.body]));
       const ids = new Set(items.map((a) => a.id));
-      for (const [id, entry] of cards) if (!ids.has(id) && !entry.busy) remove(id);
+      for (const [id, entry] of cards) if (!ids.has(id) && !entry.busy && !entry.done) remove(id);
       // Keep cards already shown (a member may be editing one); add new ones in queue order.
       let before = null;
       for (const a of items.slice().reverse()) {
@@ -291,7 +299,7 @@ export default {
     // A draft that expires while the page is open leaves the queue on the next minute tick.
     const ticker = setInterval(() => {
       const now = Date.now();
-      for (const [id, entry] of cards) if (!entry.busy && new Date(entry.item.expires_at).getTime() <= now) remove(id);
+      for (const [id, entry] of cards) if (!entry.busy && !entry.done && new Date(entry.item.expires_at).getTime() <= now) remove(id);
       updateCount();
     }, 60_000);
 

@@ -23,7 +23,7 @@ from salesflow.events.registry import Registry, registry
 from salesflow.transports import open_postgres
 from tests.autopilot.helpers import offline_ai
 from tests.conftest import ACME, ANNA, BEN, NORDLICHT
-from tests.dashboard.conftest import RunningStack
+from tests.dashboard.conftest import RunningStack, sign_in
 from tests.engines import FAST
 from tests.polling import wait_until, wait_until_sync
 
@@ -308,13 +308,13 @@ def test_anna_rejects_a_draft_and_nothing_is_sent(
 
 
 def test_a_draft_decided_elsewhere_shows_the_refusal(
-        anna: Callable[..., Page], dashboard_stack: RunningStack, seeded: Seeded, screenshot: Any) -> None:
-    """Without Realtime (the page's websocket is cut) the card stays after someone else rejected the draft; the
-    RPC's refusal is shown in the card and nothing is sent."""
+        new_page: Callable[..., Page], dashboard_stack: RunningStack, seeded: Seeded, screenshot: Any) -> None:
+    """Without Realtime (the page's websocket is cut before sign-in) the card stays after someone else rejected
+    the draft; the RPC's refusal is shown in the card, nothing is sent, and the card can be dismissed."""
     action = _action(dashboard_stack, seeded.acme["greta"])
-    page = anna(lang="en")
+    page = new_page()
     page.context.route_web_socket("**/realtime/v1/websocket**", lambda ws: ws.close())
-    page = _open(page, dashboard_stack, "autopilot")
+    page = _open(sign_in(page, dashboard_stack.url, "anna@acme.test", lang="en"), dashboard_stack, "autopilot")
     card = _card(page, action["id"])
     assert card.is_visible()
     dashboard_stack.sql("select public.autopilot_decide(%s, 'rejected', null, %s)", (action["id"], ACME))
@@ -329,6 +329,8 @@ def test_a_draft_decided_elsewhere_shows_the_refusal(
     assert card.get_by_test_id("autopilot-edit").is_disabled()
     assert _sent(dashboard_stack, action["id"]) == []
     screenshot(page, "autopilot-refused-en")
+    card.get_by_role("button", name="Remove from the list").click()
+    card.wait_for(state="detached")
 
 
 def test_a_new_draft_appears_live_while_another_is_being_edited(
