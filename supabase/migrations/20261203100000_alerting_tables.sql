@@ -384,6 +384,7 @@ create table if not exists public.alerts (
 -- One firing alert per tenant and dedup key: the evaluator's upsert target.
 create unique index if not exists alerts_firing_key on public.alerts (tenant_id, dedup_key) where status = 'firing';
 create index if not exists alerts_tenant_seen_idx on public.alerts (tenant_id, last_seen_at desc);
+create index if not exists alerts_resolved_at_idx on public.alerts (resolved_at) where status = 'resolved';
 create index if not exists alerts_rule_idx on public.alerts (rule_id, tenant_id) where rule_id is not null;
 create unique index if not exists alerts_id_tenant_key on public.alerts (id, tenant_id);
 

@@ -282,8 +282,14 @@ begin
   select (select n from counted), (select count(*) from queued) into v_resolved, v_n;
   v_queued := v_queued + v_n;
 
-  -- Listeners gone for a week are forgotten.
+  -- Housekeeping, bounded per round: listeners gone for a week, dedup keys past the longest cooldown (30
+  -- days), resolved alerts (their send records cascade) after 90 days.
   delete from private.listener_heartbeats h where h.beat_at < now() - interval '7 days';
+  delete from private.alert_dedup_state s where s.last_notified_at < now() - interval '31 days';
+  delete from public.alerts a where a.id in (
+    select o.id from public.alerts o
+    where o.status = 'resolved' and o.resolved_at < now() - interval '90 days'
+    limit 1000);
 
   return jsonb_build_object('evaluated', true, 'fired', v_fired, 'updated', v_updated, 'resolved', v_resolved,
                             'queued', v_queued, 'due', v_due + v_queued);

@@ -139,3 +139,18 @@ def test_only_one_evaluator_at_a_time(quiet_db: Conn, database: str) -> None:
     row = db.execute("select public.evaluate_alerts('third', 60)").fetchone()
     db.commit()
     assert row is not None and row[0]["evaluated"] is False and row[0]["reason"] == "evaluated recently"
+
+
+def test_resolved_alerts_are_kept_90_days(quiet_db: Conn) -> None:
+    db = quiet_db
+    fail_event(db)
+    evaluate(db)
+    db.execute("update public.events set status = 'processed', failed_at = null where status = 'failed'")
+    db.commit()
+    evaluate(db)
+    db.execute("update public.alerts set first_seen_at = now() - interval '100 days',"
+               " resolved_at = now() - interval '91 days'")
+    db.commit()
+    fail_event(db)
+    evaluate(db)
+    assert [a["status"] for a in alerts(db)] == ["firing"]
