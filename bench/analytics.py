@@ -81,9 +81,6 @@ def prepare_database(name: str) -> str:
 
 def ensure_history(url: str, leads: int, days: int, seed: int) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
-        first = conn.execute("select md5('salesflow-demo:' || %s::text || ':' || %s::text || ':lead:1')::uuid",
-                             (seed, ACME)).fetchone()
-        assert first is not None
         have = conn.execute("select count(*) from public.leads where tenant_id = %s and email like %s",
                             (ACME, f"demo-{seed}-%")).fetchone()
         touches = conn.execute("select count(*) from public.analytics_touchpoints where tenant_id = %s",
@@ -182,7 +179,7 @@ def pandas_funnel(url: str, first: date, last: date, window: int) -> dict[str, i
     hours = reached.sub(cohort.lead_created, axis=0).where(hit) / pd.Timedelta(hours=1)
     _ = hours.median(), hours.mean()
     _ = hit.groupby(cohort.source_channel).sum(), hit.groupby(cohort.owner_id.astype(str)).sum()
-    _ = hit.groupby(cohort.lead_created.dt.to_period("W")).sum()
+    _ = hit.groupby(cohort.lead_created.dt.tz_localize(None).dt.to_period("W")).sum()
     return counts
 
 
@@ -341,7 +338,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze public.analytics_lead_journeys, public.analytics_touchpoints, public.leads, "
                      "public.analytics_daily_rollups")
-        has_metrics = conn.execute("select to_regprocedure('public.analytics_metrics(date, date, text, uuid)') "
+        has_metrics = conn.execute("select to_regprocedure('public.analytics_metrics(date, date, text, uuid, text)') "
                                    "is not null").fetchone()
     today = datetime.now(UTC).date()
     first, last = today - timedelta(days=89), today
