@@ -3,9 +3,9 @@
 -- The row triggers of 20261202170100 refreshed the lead's journey (a query over all its facts) and bumped one
 -- rollup row per fact row. A handler writes one to three facts per event, so that was fine for the listener,
 -- but a statement that writes many facts (analytics_record with a batch, `salesflow demo generate` writing
--- 40,000 touchpoints per chunk, a large import) paid it once per row: 2,000,000 touchpoints took ~35 minutes,
--- almost all in analytics_refresh_journeys called 2,000,000 times for 100,000 leads, and the journey row trigger
--- then bumped twelve stage rollups per journey row one call at a time.
+-- 40,000 touchpoints per chunk, a large import) paid it once per row: analytics_refresh_journeys took ~22 ms for
+-- one lead (measured), so 2,000,000 touchpoints meant hours, and the journey row trigger then bumped twelve
+-- stage rollups per journey row one call at a time.
 --
 -- Now each fact table has three statement triggers (insert, update, delete: a trigger with transition tables
 -- has one event) and one function: the rollup deltas of all rows (+ the new rows, − the old ones) grouped by
