@@ -1,5 +1,6 @@
 // Analytics and AI: the funnel (public.analytics_funnel), attribution by model side by side
-// (public.analytics_attribution, one call per model), and AI usage and cost against the budget
+// (public.analytics_attribution, one call per model; Markov computed here from public.analytics_touch_paths, as the
+// CLI does), and AI usage and cost against the budget
 // (public.ai_spend). All security invoker: RLS scopes every number to the token's tenant. The charts are
 // inline SVG drawn here; each has an aria-label with its numbers and a table with the same numbers.
 
@@ -38,9 +39,16 @@ const S = {
   conversions: { de: (n) => `${n} gewonnene Deals`, en: (n) => `${n} deals won` },
   noConversions: { de: 'Keine gewonnenen Deals im Zeitraum.', en: 'No deals won in the period.' },
   key: { de: 'Schlüssel', en: 'Key' },
-  markov: {
-    de: 'Das Markov-Modell (datengetrieben, ab 30 Deals) liefert die CLI: salesflow analytics attribution --model markov.',
-    en: 'The Markov model (data-driven, from 30 deals) is in the CLI: salesflow analytics attribution --model markov.',
+  markovTitle: { de: 'Markov (datengetrieben)', en: 'Markov (data-driven)' },
+  markovShort: {
+    de: 'Das Markov-Modell braucht mehr Daten:',
+    en: 'The Markov model needs more data:',
+  },
+  shortfall: {
+    conversions: { de: (h, n) => `${h} gewonnene Deals, mindestens ${n} nötig`, en: (h, n) => `${h} won deals, at least ${n} are needed` },
+    non_conversions: { de: (h, n) => `${h} Pfade ohne Abschluss, mindestens ${n} nötig`, en: (h, n) => `${h} paths without a win, at least ${n} are needed` },
+    keys: { de: (h, n) => `${h} verschiedene Schlüssel, mindestens ${n} nötig`, en: (h, n) => `${h} distinct keys, at least ${n} are needed` },
+    removal_effect: { de: () => 'kein Schlüssel ändert die Abschlusswahrscheinlichkeit', en: () => 'removing no key changes the conversion probability' },
   },
   credits: { de: 'Deals', en: 'deals' },
   ai: { de: 'KI-Nutzung und Kosten', en: 'AI usage and cost' },
@@ -94,6 +102,7 @@ const MODEL_NAMES = {
   u_shaped: { de: 'U-förmig', en: 'U-shaped' },
   w_shaped: { de: 'W-förmig', en: 'W-shaped' },
   full_path: { de: 'Voller Pfad', en: 'Full path' },
+  markov: { de: 'Markov', en: 'Markov' },
 };
 
 const DIMENSION_NAMES = {
@@ -109,6 +118,81 @@ const KEYS = {
   autopilot: { de: 'Autopilot (KI)', en: 'Autopilot (AI)' }, sequence: { de: 'Sequenz', en: 'Sequence' },
   human: { de: 'Mensch', en: 'Human' }, lead: { de: 'Lead', en: 'Lead' }, none: { de: 'keiner', en: 'none' },
 };
+
+// The Markov model (removal effect), as salesflow/analytics/attribution.py computes it over
+// analytics_touch_paths: states START, one per key, CONVERSION, NULL; first-order transition frequencies;
+// P = probability of reaching CONVERSION from START (an exact Gauss-Jordan solve), P-c with key c made a dead
+// end; RE(c) = (P - P-c) / P; credit(c) = conversions * RE(c) / sum(RE). Below 30 conversions, 30
+// non-conversions or 2 keys it answers insufficient_data with the shortfalls (never another model).
+const START = '(start)'; const CONVERSION = '(conversion)'; const NULL = '(null)';
+export const MARKOV_MINIMUM = { conversions: 30, non_conversions: 30, keys: 2 };
+
+function conversionProbability(transitions, removed = null) {
+  const states = Object.keys(transitions).filter((x) => x !== removed);
+  const index = new Map(states.map((x, i) => [x, i]));
+  const n = states.length;
+  if (!index.has(START)) return 0;
+  const m = states.map(() => new Array(n + 1).fill(0));
+  for (const st of states) {
+    const i = index.get(st);
+    const row = transitions[st];
+    const total = Object.values(row).reduce((a, b) => a + b, 0);
+    m[i][i] += 1;
+    for (const [target, count] of Object.entries(row)) {
+      const p = count / total;
+      if (target === CONVERSION) m[i][n] += p;
+      else if (target === NULL || target === removed) continue;
+      else m[i][index.get(target)] -= p;
+    }
+  }
+  for (let col = 0; col < n; col += 1) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r += 1) if (Math.abs(m[r][col]) > Math.abs(m[pivot][col])) pivot = r;
+    [m[col], m[pivot]] = [m[pivot], m[col]];
+    const lead = m[col][col];
+    if (Math.abs(lead) < 1e-15) continue;
+    for (let c = col; c <= n; c += 1) m[col][c] /= lead;
+    for (let r = 0; r < n; r += 1) {
+      if (r !== col && m[r][col] !== 0) {
+        const f = m[r][col];
+        for (let c = col; c <= n; c += 1) m[r][c] -= f * m[col][c];
+      }
+    }
+  }
+  return Math.max(0, Math.min(1, m[index.get(START)][n]));
+}
+
+export function markov(paths, minimum = MARKOV_MINIMUM) {
+  const conversions = paths.reduce((a, p) => a + Number(p.conversions), 0);
+  const nonConversions = paths.reduce((a, p) => a + Number(p.non_conversions), 0);
+  const keys = [...new Set(paths.flatMap((p) => p.path.map(String)))].sort();
+  const shortfalls = [];
+  if (conversions < minimum.conversions) shortfalls.push({ field: 'conversions', have: conversions, need: minimum.conversions });
+  if (nonConversions < minimum.non_conversions) shortfalls.push({ field: 'non_conversions', have: nonConversions, need: minimum.non_conversions });
+  if (keys.length < minimum.keys) shortfalls.push({ field: 'keys', have: keys.length, need: minimum.keys });
+  const base = { conversions, non_conversions: nonConversions, keys: keys.length };
+  if (shortfalls.length) return { ...base, status: 'insufficient_data', shortfalls, credits: [] };
+  const transitions = {};
+  for (const p of paths) {
+    for (const [outcome, count] of [[CONVERSION, Number(p.conversions)], [NULL, Number(p.non_conversions)]]) {
+      if (count <= 0) continue;
+      const chain = [START, ...p.path.map(String), outcome];
+      for (let i = 0; i + 1 < chain.length; i += 1) {
+        transitions[chain[i]] = transitions[chain[i]] || {};
+        transitions[chain[i]][chain[i + 1]] = (transitions[chain[i]][chain[i + 1]] || 0) + count;
+      }
+    }
+  }
+  const probability = conversionProbability(transitions);
+  const effects = Object.fromEntries(keys.map((k) => [k, probability ? (probability - conversionProbability(transitions, k)) / probability : 0]));
+  const total = Object.values(effects).reduce((a, b) => a + b, 0);
+  if (!probability || total <= 0) {
+    return { ...base, status: 'insufficient_data', shortfalls: [{ field: 'removal_effect' }], credits: [], conversion_probability: probability };
+  }
+  const credits = keys.map((k) => ({ key: k, removal_effect: effects[k], conversions: (conversions * effects[k]) / total }))
+    .sort((a, b) => b.removal_effect - a.removal_effect || a.key.localeCompare(b.key));
+  return { ...base, status: 'ok', conversion_probability: probability, credits };
+}
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -190,7 +274,7 @@ export default {
       h('section', { 'aria-labelledby': 'analytics-attribution-h' },
         h('h3', { id: 'analytics-attribution-h' }, t(S.attribution)), h('p', { class: 'muted' }, t(S.attributionIntro)),
         h('div', { class: 'filters' }, h('label', { for: 'analytics-dimension' }, t(S.dimension), dimension)),
-        attributionBox, h('p', { class: 'muted analytics-note' }, t(S.markov))),
+        attributionBox),
       h('section', { 'aria-labelledby': 'analytics-ai-h' },
         h('h3', { id: 'analytics-ai-h' }, t(S.ai)),
         h('div', { class: 'filters' }, h('label', { for: 'analytics-month' }, t(S.month), month)),
@@ -247,7 +331,7 @@ export default {
 
     // ---- Attribution: the same keys in every model's small chart, in one order, next to each other.
     function modelChart(model, credits, keys, max) {
-      const W = 220; const row = 34; const H = keys.length * row + 26;
+      const W = 170; const row = 34; const H = keys.length * row + 26;
       const byKey = new Map(credits.map((c) => [c.key, c.conversions]));
       const label = keys.map((k) => `${keyName(k)} ${dec.format(byKey.get(k) || 0)}`).join(', ');
       const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', class: 'analytics-chart',
@@ -258,9 +342,9 @@ export default {
         const v = byKey.get(k) || 0;
         svg.append(
           s('text', { x: 0, y: y + 11, class: 'analytics-svg-label' }, keyName(k)),
-          s('rect', { x: 0, y: y + 15, width: W - 50, height: 10, rx: 2, class: 'analytics-track' }),
-          s('rect', { x: 0, y: y + 15, width: max ? (v / max) * (W - 50) : 0, height: 10, rx: 2, class: 'analytics-bar' }),
-          s('text', { x: W - 44, y: y + 24, class: 'analytics-svg-value' }, dec.format(v)));
+          s('rect', { x: 0, y: y + 15, width: W - 42, height: 10, rx: 2, class: 'analytics-track' }),
+          s('rect', { x: 0, y: y + 15, width: max ? (v / max) * (W - 42) : 0, height: 10, rx: 2, class: 'analytics-bar' }),
+          s('text', { x: W - 38, y: y + 24, class: 'analytics-svg-value' }, dec.format(v)));
       });
       return h('figure', { class: 'analytics-model' }, svg);
     }
@@ -268,26 +352,36 @@ export default {
     async function loadAttribution() {
       attributionBox.replaceChildren(h('p', { class: 'muted' }, t(S.loading)));
       const dim = dimension.value;
-      const results = await Promise.all(MODELS.map((m) => sb.rpc('analytics_attribution', { p_model: m, p_dimension: dim, ...range() })));
+      const [paths, ...results] = await Promise.all([
+        sb.rpc('analytics_touch_paths', { p_dimension: dim, ...range() }),
+        ...MODELS.map((m) => sb.rpc('analytics_attribution', { p_model: m, p_dimension: dim, ...range() }))]);
       if (!alive) return;
-      const bad = results.find((r) => r.error);
+      const bad = [paths, ...results].find((r) => r.error);
       if (bad) { failure(attributionBox, bad.error); return; }
       const byModel = Object.fromEntries(MODELS.map((m, i) => [m, (results[i].data.credits || []).map((c) => ({ key: c[dim], conversions: Number(c.conversions) }))]));
+      const mk = markov(paths.data.paths || []);
+      const models = mk.status === 'ok' ? [...MODELS, 'markov'] : MODELS;
+      if (mk.status === 'ok') byModel.markov = mk.credits.map((c) => ({ key: c.key, conversions: c.conversions }));
+      const markovNote = mk.status === 'ok'
+        ? null
+        : h('p', { class: 'muted analytics-note', testid: 'analytics-markov-note' }, `${t(S.markovShort)} `,
+          mk.shortfalls.map((x) => tf(S.shortfall[x.field], int.format(x.have ?? 0), int.format(x.need ?? 0))).join('; '), '.');
       const total = results[0].data.conversions;
       if (!total) {
         attributionBox.replaceChildren(h('p', { class: 'muted', testid: 'analytics-attribution-empty' }, t(S.noConversions)));
         return;
       }
       const sums = new Map();
-      for (const m of MODELS) for (const c of byModel[m]) sums.set(c.key, (sums.get(c.key) || 0) + c.conversions);
+      for (const m of models) for (const c of byModel[m]) sums.set(c.key, (sums.get(c.key) || 0) + c.conversions);
       const keys = [...sums.keys()].sort((a, b) => sums.get(b) - sums.get(a) || String(a).localeCompare(String(b)));
-      const max = Math.max(...MODELS.flatMap((m) => byModel[m].map((c) => c.conversions)), 0);
+      const max = Math.max(...models.flatMap((m) => byModel[m].map((c) => c.conversions)), 0);
       attributionBox.replaceChildren(
         h('p', { testid: 'analytics-conversions' }, tf(S.conversions, int.format(total))),
-        h('div', { class: 'analytics-models' }, MODELS.map((m) => modelChart(m, byModel[m], keys, max))),
-        table(`${t(S.attribution)} (${t(DIMENSION_NAMES[dim])})`, [[t(DIMENSION_NAMES[dim])], ...MODELS.map((m) => [t(MODEL_NAMES[m]), true])],
-          keys.map((k) => [keyName(k), ...MODELS.map((m) => dec.format(byModel[m].find((c) => c.key === k)?.conversions || 0))]),
-          'analytics-attribution-table'));
+        h('div', { class: 'analytics-models' }, models.map((m) => modelChart(m, byModel[m], keys, max))),
+        table(`${t(S.attribution)} (${t(DIMENSION_NAMES[dim])})`, [[t(DIMENSION_NAMES[dim])], ...models.map((m) => [t(MODEL_NAMES[m]), true])],
+          keys.map((k) => [keyName(k), ...models.map((m) => dec.format(byModel[m].find((c) => c.key === k)?.conversions || 0))]),
+          'analytics-attribution-table'),
+        markovNote);
     }
 
     // ---- AI usage and cost against the budget (ai_spend: one UTC month, as budgets count).
@@ -374,7 +468,8 @@ const STYLE = `
 .view-analytics .analytics-svg-label { font-size: 13px; fill: #1b1f24; }
 .view-analytics .analytics-svg-title { font-size: 15px; font-weight: 700; fill: #1b1f24; }
 .view-analytics .analytics-svg-value { font-size: 13px; fill: #1b1f24; font-variant-numeric: tabular-nums; }
-.view-analytics .analytics-model .analytics-svg-label, .view-analytics .analytics-model .analytics-svg-value { font-size: 14px; }
+.view-analytics .analytics-model .analytics-svg-label, .view-analytics .analytics-model .analytics-svg-value { font-size: 12px; }
+.view-analytics .analytics-model .analytics-svg-title { font-size: 13px; }
 .view-analytics .analytics-svg-small { font-size: 10px; fill: #4f5864; }
 .view-analytics .analytics-track { fill: #e3e6ea; }
 .view-analytics .analytics-bar { fill: #0b57d0; }

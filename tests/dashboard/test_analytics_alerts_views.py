@@ -9,6 +9,7 @@ Anna (Acme) sees Acme's funnel, attribution per model, AI spending against the b
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from salesflow.analytics import attribution
 from tests.conftest import ACME, NORDLICHT
 from tests.dashboard.conftest import RunningStack
 from tests.polling import wait_until_sync
@@ -144,6 +146,8 @@ def test_anna_sees_the_funnel_attribution_by_model_and_ai_cost_against_the_budge
     assert meter.get_attribute("data-level") == "warn" and "86%" in (meter.get_attribute("aria-label") or "")
     models = page.get_by_test_id("analytics-ai-models").inner_text()
     assert "openai / gpt-4o-mini" in models and "gpt-4o\t" not in models
+    note = page.get_by_test_id("analytics-markov-note").inner_text()
+    assert note.startswith("The Markov model needs more data: 2 won deals, at least 30 are needed"), note
     assert not _errors(page), _errors(page)
     screenshot(page, "analytics-en")
 
@@ -248,3 +252,25 @@ def test_bea_sees_only_nordlicht_s_alerts_in_german(
     assert row.get_by_test_id("alerts-event-link").inner_text() == "Fehlgeschlagenes Ereignis öffnen"
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     screenshot(page, "alerts-de-phone")
+
+
+def test_the_view_s_markov_credits_equal_the_cli_s(
+        signed_in_page: Callable[..., Page], dashboard_stack: RunningStack, analytics_data: None) -> None:
+    """The browser computes Markov from analytics_touch_paths with the same removal effect as
+    salesflow.analytics.attribution (which the CLI runs): same credits for the same paths."""
+    rng = random.Random(7)
+    keys = ["whatsapp", "email", "sms", "instagram"]
+    paths = [{"path": [rng.choice(keys) for _ in range(rng.randint(1, 4))], "conversions": rng.randint(0, 9),
+              "non_conversions": rng.randint(0, 9), "revenue": {}} for _ in range(25)]
+    expected = attribution.markov(attribution.paths_from_json(paths))
+    assert expected.status == "ok"
+    page = _open(signed_in_page("anna@acme.test", lang="en"), dashboard_stack, "analytics")
+    got = page.evaluate("async (paths) => (await import('./views/analytics.js')).markov(paths)", paths)
+    assert got["status"] == "ok"
+    assert [c["key"] for c in got["credits"]] == [c.key for c in expected.credits]
+    for mine, theirs in zip(got["credits"], expected.credits, strict=True):
+        assert mine["conversions"] == pytest.approx(theirs.conversions, abs=1e-9)
+    assert sum(c["conversions"] for c in got["credits"]) == pytest.approx(expected.conversions)
+    too_few = page.evaluate("async (paths) => (await import('./views/analytics.js')).markov(paths)", paths[:2])
+    assert too_few["status"] == "insufficient_data"
+    assert {x["field"] for x in too_few["shortfalls"]} >= {"conversions", "non_conversions"}
