@@ -5,12 +5,10 @@
 --                                      "Abwesenheitsnotiz", Auto-Submitted ...): private.is_auto_reply, the SQL
 --                                      twin of salesflow/sequences/autoreply.py, set when the touchpoint is written
 --                                      (the handler's and the rebuild's alike) from the message row.
---   analytics_touchpoints.replied_at   an outbound message's reply: the first inbound message of the lead, not an
---                                      auto-reply, after it and at or before the lead's next outbound message.
---                                      Kept by statement triggers on the touchpoints (any insert, move or delete
---                                      of a lead's touch recomputes that lead's outbound touches), so it is right
---                                      whatever order the events arrive in, and in a rebuild (which writes the
---                                      touchpoints through the same triggers).
+--   replies (no column: a rule over the touches) an outbound message is replied when the lead's next inbound
+--                                      message that is not an auto-reply comes after it and at or before the
+--                                      lead's next outbound message. private.analytics_replied_sql is that rule
+--                                      over any set of touches (a window count, no per-pair search).
 --
 -- New rollup kinds in analytics_daily_rollups (maintained by triggers in the writer's transaction, standing
 -- aside in a rebuild, which recomputes them with the rest through private.analytics_rollups_recomputed):
@@ -68,11 +66,6 @@ end
 $$;
 
 alter table public.analytics_touchpoints add column if not exists auto_reply boolean not null default false;
-alter table public.analytics_touchpoints add column if not exists replied_at timestamptz;
-comment on column public.analytics_touchpoints.auto_reply is
-  'An inbound automatic answer (private.is_auto_reply of the message); reply rates leave these out.';
-comment on column public.analytics_touchpoints.replied_at is
-  'Outbound: the first inbound non-auto reply after it, at or before the lead''s next outbound message.';
 
 -- The auto-reply flag, from the message (both the handler's analytics_record and the rebuild insert here).
 create or replace function private.analytics_touch_auto_reply() returns trigger
@@ -95,28 +88,22 @@ drop trigger if exists analytics_touch_auto_reply on public.analytics_touchpoint
 create trigger analytics_touch_auto_reply before insert on public.analytics_touchpoints
   for each row when (new.direction = 'in') execute function private.analytics_touch_auto_reply();
 
--- Recompute replied_at of the outbound touches of some leads (all of the tenant's when p_lead_ids is null);
--- writes only the rows whose answer changed.
-create or replace function private.analytics_refresh_replies(p_tenant_id uuid, p_lead_ids uuid[])
-returns void
-language sql volatile security definer
+-- The replied outbound touches among the touches a query returns (columns tenant_id, lead_id, message_id,
+-- occurred_at, channel, direction, actor, step_id, auto_reply): per lead, in time order (at one instant inbound
+-- first), g counts the outbound touches so far; an inbound non-auto-reply touch with g = k replies to the k-th.
+create or replace function private.analytics_replied_sql(p_touches text) returns text
+language sql immutable
 set search_path = ''
 as $$
-  with o as (
-    select t.id, t.lead_id, t.occurred_at, t.replied_at,
-           lead(t.occurred_at) over (partition by t.lead_id order by t.occurred_at, t.message_id) as next_at
-    from public.analytics_touchpoints t
-    where t.tenant_id = p_tenant_id and t.direction = 'out' and (p_lead_ids is null or t.lead_id = any (p_lead_ids))
-  ), r as (
-    select o.id, o.replied_at as old_at,
-           (select min(i.occurred_at) from public.analytics_touchpoints i
-            where i.tenant_id = p_tenant_id and i.lead_id = o.lead_id and i.direction = 'in' and not i.auto_reply
-              and i.occurred_at > o.occurred_at and (o.next_at is null or i.occurred_at <= o.next_at)) as new_at
-    from o
-  )
-  update public.analytics_touchpoints t set replied_at = r.new_at
-  from r
-  where t.id = r.id and r.old_at is distinct from r.new_at
+  select format(
+    'with s as ('
+    '  select t.tenant_id, t.lead_id, t.occurred_at, t.channel, t.actor, t.step_id, t.direction, t.auto_reply,'
+    '         count(*) filter (where t.direction = ''out'') over (partition by t.lead_id'
+    '           order by t.occurred_at, t.direction, t.message_id) as g'
+    '  from (%s) t) '
+    'select s.tenant_id, s.occurred_at, s.channel, s.actor, s.step_id from s '
+    'join (select distinct i.lead_id, i.g from s i where i.direction = ''in'' and not i.auto_reply and i.g > 0) r '
+    'on r.lead_id = s.lead_id and r.g = s.g where s.direction = ''out''', p_touches)
 $$;
 
 alter table public.analytics_daily_rollups drop constraint if exists analytics_daily_rollups_metric_allowed;
@@ -125,44 +112,52 @@ alter table public.analytics_daily_rollups add constraint analytics_daily_rollup
    'auto_replies', 'deals_lost', 'autopilot'));
 
 -- A statement wrote touchpoints (per statement, with transition tables `added` / `removed`, as the facts'
--- triggers of 20261203140000, whose helpers it uses: analytics_signed_rows, analytics_apply_sql,
--- analytics_drop_zeros). First the replies of the leads it touched are recomputed (also in a rebuild:
--- replied_at is a fact); for an update only rows that moved, changed direction or auto-reply count, so the
--- nested update of replied_at stops there. Then (not in a rebuild) the rollup deltas of step sends, replies
--- (on the send's day) and auto-replies: + the new rows, − the old ones.
+-- triggers of 20261203140000, whose helpers it uses at run time: analytics_signed_rows, analytics_apply_sql,
+-- analytics_drop_zeros): the rollup deltas of step sends and auto-replies (+ the new rows, − the old ones) and of
+-- replies: for the leads the statement touched, the replied sends among their touches now minus those among
+-- their touches before the statement (now without the added rows, with the removed ones). A late or
+-- out-of-order message thus moves a reply to the right send, a deleted one gives it back. Not in a rebuild
+-- (which recomputes the rollups).
 create or replace function private.analytics_touch_metrics_changed() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   rows_ text := private.analytics_signed_rows(tg_op);
-  g record;
+  cols constant text := 't.id, t.tenant_id, t.lead_id, t.message_id, t.occurred_at, t.channel, t.direction, t.actor, '
+                        't.step_id, t.auto_reply';
+  leads_ text;
+  now_ text;
+  before_ text;
   zero_tenants uuid[];
   zero_days date[];
 begin
-  for g in execute case when tg_op = 'UPDATE' then
-      'with moved as (select o.tenant_id as ot, o.lead_id as ol, n.tenant_id as nt, n.lead_id as nl '
-      'from removed o join added n on n.id = o.id '
-      'where (o.lead_id, o.occurred_at, o.direction, o.auto_reply, o.message_id) '
-      'is distinct from (n.lead_id, n.occurred_at, n.direction, n.auto_reply, n.message_id)), '
-      'c as (select ot as tenant_id, ol as lead_id from moved union all select nt, nl from moved) '
-      'select c.tenant_id, array_agg(distinct c.lead_id) as leads from c group by c.tenant_id'
-    else format('select s.tenant_id, array_agg(distinct s.lead_id) as leads from (%s) s group by s.tenant_id', rows_)
-    end loop
-    perform private.analytics_refresh_replies(g.tenant_id, g.leads);
-  end loop;
   if private.analytics_in_bulk() then
     return null;
   end if;
+  leads_ := format('select distinct s.tenant_id, s.lead_id from (%s) s', rows_);
+  now_ := format('select %s from public.analytics_touchpoints t where (t.tenant_id, t.lead_id) in (%s)', cols, leads_);
+  before_ := case tg_op
+    when 'INSERT' then format('%s and t.id not in (select a.id from added a)', now_)
+    when 'DELETE' then format('%s union all select %s from removed t', now_, cols)
+    else format('%s and t.id not in (select a.id from added a) union all select %s from removed t', now_, cols)
+  end;
   execute private.analytics_apply_sql(format(
     'with s as (%s), z as (select distinct s.tenant_id, private.analytics_tenant_timezone(s.tenant_id) as zone from s) '
-    'select s.tenant_id, (s.occurred_at at time zone z.zone)::date as day, k.metric, s.channel::text as channel, '
-    'k.direction, k.actor, k.dimension, null as currency, s.sign_ as count, 0 as amount '
-    'from s join z on z.tenant_id = s.tenant_id, lateral (values '
-    '(''step_sends'', ''out'', s.actor, s.step_id::text, s.direction = ''out'' and s.step_id is not null), '
-    '(''replies'', ''out'', s.actor, coalesce(s.step_id::text, ''''), s.direction = ''out'' and s.replied_at is not null), '
-    '(''auto_replies'', ''in'', ''lead'', '''', s.direction = ''in'' and s.auto_reply)) '
-    'as k(metric, direction, actor, dimension, counts) where k.counts', rows_)) into zero_tenants, zero_days;
+    'select s.tenant_id, (s.occurred_at at time zone z.zone)::date as day, s.metric, s.channel::text as channel, '
+    's.direction, s.actor, s.dimension, null as currency, s.sign_ as count, 0 as amount '
+    'from s join z on z.tenant_id = s.tenant_id',
+    format('select r.tenant_id, r.occurred_at, k.metric, r.channel, k.direction, k.actor, k.dimension, r.sign_ '
+           'from (%s) r, lateral (values '
+           '(''step_sends'', ''out'', r.actor, r.step_id::text, r.direction = ''out'' and r.step_id is not null), '
+           '(''auto_replies'', ''in'', ''lead'', '''', r.direction = ''in'' and r.auto_reply)) '
+           'as k(metric, direction, actor, dimension, counts) where k.counts '
+           'union all select n.tenant_id, n.occurred_at, ''replies'', n.channel, ''out'', n.actor, '
+           'coalesce(n.step_id::text, ''''), 1 from (%s) n '
+           'union all select b.tenant_id, b.occurred_at, ''replies'', b.channel, ''out'', b.actor, '
+           'coalesce(b.step_id::text, ''''), -1 from (%s) b',
+           rows_, private.analytics_replied_sql(now_), private.analytics_replied_sql(before_))))
+    into zero_tenants, zero_days;
   perform private.analytics_drop_zeros(zero_tenants, zero_days);
   return null;
 end
@@ -258,7 +253,16 @@ returns setof public.analytics_daily_rollups
 language sql stable security definer
 set search_path = ''
 as $$
-  with z as (select private.analytics_tenant_timezone(p_tenant_id) as zone)
+  with z as (select private.analytics_tenant_timezone(p_tenant_id) as zone),
+  w as (
+    -- the replied rule of private.analytics_replied_sql, over all the tenant's touches
+    select t.occurred_at, t.channel, t.actor, t.step_id, t.direction, t.auto_reply, t.lead_id,
+           count(*) filter (where t.direction = 'out') over (partition by t.lead_id
+             order by t.occurred_at, t.direction, t.message_id) as g
+    from public.analytics_touchpoints t where t.tenant_id = p_tenant_id
+  ), rep as (
+    select distinct w.lead_id, w.g from w where w.direction = 'in' and not w.auto_reply and w.g > 0
+  )
   select p_tenant_id, (t.occurred_at at time zone z.zone)::date, 'touchpoints', t.channel::text, t.direction, t.actor,
          '', '', count(*), sum(t.ai_cost_usd)
   from public.analytics_touchpoints t, z where t.tenant_id = p_tenant_id group by 2, 4, 5, 6
@@ -290,10 +294,10 @@ as $$
   from public.analytics_touchpoints t, z
   where t.tenant_id = p_tenant_id and t.direction = 'out' and t.step_id is not null group by 2, 4, 6, 7
   union all
-  select p_tenant_id, (t.occurred_at at time zone z.zone)::date, 'replies', t.channel::text, 'out', t.actor,
-         coalesce(t.step_id::text, ''), '', count(*), 0
-  from public.analytics_touchpoints t, z
-  where t.tenant_id = p_tenant_id and t.direction = 'out' and t.replied_at is not null group by 2, 4, 6, 7
+  select p_tenant_id, (w.occurred_at at time zone z.zone)::date, 'replies', w.channel::text, 'out', w.actor,
+         coalesce(w.step_id::text, ''), '', count(*), 0
+  from w join rep on rep.lead_id = w.lead_id and rep.g = w.g, z
+  where w.direction = 'out' group by 2, 4, 6, 7
   union all
   select p_tenant_id, (t.occurred_at at time zone z.zone)::date, 'auto_replies', t.channel::text, 'in', 'lead', '',
          '', count(*), 0
@@ -320,7 +324,6 @@ begin
   where tp.direction = 'in' and m.id = tp.message_id and m.tenant_id = tp.tenant_id
     and tp.auto_reply is distinct from private.is_auto_reply(m.body, m.provider_detail);
   for t in select id from public.tenants loop
-    perform private.analytics_refresh_replies(t, null);
     delete from public.analytics_daily_rollups r
     where r.tenant_id = t and r.metric in ('step_sends', 'replies', 'auto_replies', 'deals_lost', 'autopilot');
     insert into public.analytics_daily_rollups
@@ -346,9 +349,9 @@ create trigger analytics_touch_metrics_deleted after delete on public.analytics_
   for each statement execute function private.analytics_touch_metrics_changed();
 
 revoke all on function private.is_auto_reply(text, jsonb), private.analytics_touch_auto_reply(),
-  private.analytics_refresh_replies(uuid, uuid[]), private.analytics_touch_metrics_changed(),
+  private.analytics_replied_sql(text), private.analytics_touch_metrics_changed(),
   private.analytics_deal_lost_changed(), private.analytics_autopilot_outcome(text, text),
   private.analytics_autopilot_changed(), private.analytics_rollups_recomputed(uuid)
   from public, anon, authenticated;
-grant execute on function private.analytics_rollups_recomputed(uuid), private.analytics_refresh_replies(uuid, uuid[]),
+grant execute on function private.analytics_rollups_recomputed(uuid),
   private.is_auto_reply(text, jsonb) to service_role;
