@@ -14,11 +14,13 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
 from salesflow import logging as sflog
+from salesflow.alerts.evaluator import AlertMonitor, FunctionCaller
+from salesflow.alerts.settings import AlertSettings
 from salesflow.cli.db import DbUrl, database
 from salesflow.cli.output import fail, print_json
 from salesflow.events.engine import Engine, EngineSettings
@@ -116,8 +118,11 @@ async def _serve(stack: DevStack, db_url: str, listen: bool = False) -> None:
     transport = None
     if listen:
         transport = open_supabase(stack.url, stack.service_role_key)
-        engine = Engine(transport.store, transport.data, discover([HANDLERS_PACKAGE]), EngineSettings(),
-                        wakeup=transport.wakeup)
+        settings = EngineSettings()
+        # The dashboard's Alerts view reads what this listener's maintenance loop evaluates.
+        monitor = AlertMonitor(cast(FunctionCaller, transport.store), settings.worker, AlertSettings.from_env())
+        engine = Engine(transport.store, transport.data, discover([HANDLERS_PACKAGE]), settings,
+                        wakeup=transport.wakeup, maintenance=[monitor])
         engine_task = asyncio.create_task(engine.run())
         typer.echo(f"      listener: {engine.worker} (transport supabase)")
     try:
