@@ -110,6 +110,15 @@ def test_the_image_is_multi_stage_and_runs_as_an_unprivileged_user(runtime: Stag
     assert entrypoint == ["salesflow"], "one entrypoint: `listen` (the CMD) or `functions serve`"
 
 
+def test_the_build_context_leaves_secrets_and_local_state_out() -> None:
+    ignored = {line.strip() for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".env", ".venv", ".salesflow", ".git", "node_modules"} <= ignored
+    copied = [args.split()[-2] for stage in parse_dockerfile((DEPLOY / "Dockerfile").read_text())
+              for kw, args in stage.instructions if kw == "COPY" and "--from" not in args]
+    assert not any(c in ignored for c in copied), copied
+
+
 def _processed_in_db(url: str) -> int:
     """lead.created events processed (the seed's leads too: their events are pending when a listener starts)."""
     with psycopg.connect(url) as conn:
