@@ -1,12 +1,13 @@
 -- The dashboard's Events view: one summary read and one replay, both for a signed-in user of a tenant.
 --
 -- dashboard_event_summary is security invoker: RLS on public.events scopes it to the token's tenant as
--- any other read. Every part of it is read through an index that already exists for the engine
--- (docs/dashboard.md shows the plans with 1,000,000 events):
+-- any other read. Every part of it is read through an index (docs/dashboard.md shows the plans with
+-- 1,000,000 events):
 --   window counts           events_tenant_created_idx (tenant_id, created_at desc), the window only
---   failed / oldest pending events_failed_at_idx, events_claim_idx (partial: only failed / pending rows)
+--   failed / oldest pending events_failed_tenant_idx (20261203110100), events_claim_idx (partial: only
+--                           failed / pending rows)
 --   throughput per minute   events_processed_at_idx, events_failed_at_idx (partial, the last hour only)
--- No rollup and no new trigger or index on public.events: each would cost every claim and finish.
+-- No rollup and no trigger on public.events: either would cost every claim and finish.
 --
 -- dashboard_replay_event is security definer (replay_event is a service function): it replays only an
 -- event of the caller's token tenant, and only for its owners and admins.
