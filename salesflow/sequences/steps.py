@@ -277,7 +277,8 @@ class StepRunner:
                 key = f"seq:{enrollment['id']}:{step['position']}"
                 QueueRequest(lead_id=ctx["lead"]["id"], channel=channel, text=text, sent_by="sequence",
                              idempotency_key=key)  # the send path's validation (channel, length limit)
-                item.update(status="sent", body=text, address=step_address(ctx, channel))
+                item.update(status="sent", body=text, address=step_address(ctx, channel),
+                            identity_known=bool(ctx.get("identity")))
             except (SendRefused, UnknownPlaceholder, ValidationError) as exc:
                 item.update(status="skipped", skip_reason=str(exc).splitlines()[0][:300])
             if item["status"] == "sent" and (sequence.get("daily_cap_tenant") is not None

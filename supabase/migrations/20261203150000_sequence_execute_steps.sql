@@ -96,7 +96,8 @@ revoke all on function public.sequence_step_context(uuid, uuid) from public, ano
 grant execute on function public.sequence_step_context(uuid, uuid) to service_role;
 
 -- One step of a batch (see above). p: {i, enrollment_id, version, step_id, at, status sent | skipped | task_open,
--- skip_reason, body, address, ai_personalised, seen_inbound [ids], day_start, day_end, cap_tenant, cap_sender,
+-- skip_reason, body, address, identity_known (the address is the lead's identity already), ai_personalised,
+-- seen_inbound [ids], day_start, day_end, cap_tenant, cap_sender,
 -- capped_due_at, capped_run_after_seconds, next {state active | completed, position, due_at, run_after_seconds}}.
 -- Answers {i, outcome: sent | skipped | task_opened | capped | stale | recheck | gone, run_id, message_id,
 -- version, reason}.
@@ -108,7 +109,7 @@ declare
   v_e public.sequence_enrollments;
   v_step public.sequence_steps;
   v_run public.sequence_step_runs;
-  v_lead public.leads;
+  v_lead_status text;
   v_at timestamptz := coalesce((p ->> 'at')::timestamptz, now());
   v_status text := p ->> 'status';
   v_reason text := p ->> 'skip_reason';
@@ -139,10 +140,10 @@ begin
   select st.* into v_step from public.sequence_steps st
   where st.id = (p ->> 'step_id')::uuid and st.tenant_id = p_tenant_id and st.sequence_id = v_e.sequence_id
     and st.position = v_e.current_step;
-  select l.* into v_lead from public.leads l where l.id = v_e.lead_id and l.tenant_id = p_tenant_id;
+  select l.status into v_lead_status from public.leads l where l.id = v_e.lead_id and l.tenant_id = p_tenant_id;
   -- The stop rules, again, under the enrollment's lock: what changed since the handler read its context is
   -- the handler's to judge (an auto-reply does not stop; a reply does).
-  if v_step.id is null or v_lead.id is null or v_lead.status in ('won', 'lost')
+  if v_step.id is null or v_lead_status is null or v_lead_status in ('won', 'lost')
      or exists (select 1 from public.consents c
                 where c.lead_id = v_e.lead_id and c.tenant_id = p_tenant_id and c.status = 'opted_out')
      or exists (select 1 from public.messages m
@@ -194,8 +195,10 @@ begin
     -- The send path's rows (salesflow/conversations/sending.py does the same over the data port): the identity,
     -- the conversation, the message queued under the step's idempotency key.
     v_key := 'seq:' || v_e.id::text || ':' || v_step.position::text;
-    select m.id, m.lead_id into v_message, v_owner from public.messages m
-    where m.tenant_id = p_tenant_id and m.idempotency_key = v_key;
+    if v_run.id is not null then  -- an older handler's claimed run: its message may be queued already
+      select m.id, m.lead_id into v_message, v_owner from public.messages m
+      where m.tenant_id = p_tenant_id and m.idempotency_key = v_key;
+    end if;
     if v_message is not null and v_owner <> v_e.lead_id then
       v_status := 'skipped';
       v_reason := format('idempotency_key: %L already queued message %s to another lead or channel', v_key, v_message);
@@ -204,12 +207,18 @@ begin
       if coalesce(btrim(p ->> 'address'), '') = '' or coalesce(btrim(p ->> 'body'), '') = '' then
         raise exception 'sequence_execute_steps.p_steps: a sent step needs address and body' using errcode = '22023';
       end if;
-      insert into public.channel_identities (tenant_id, lead_id, channel, address)
-      values (p_tenant_id, v_e.lead_id, v_step.channel, p ->> 'address')
-      on conflict (tenant_id, channel, address) do nothing;
-      select ci.lead_id into v_owner from public.channel_identities ci
-      where ci.tenant_id = p_tenant_id and ci.channel = v_step.channel and ci.address = p ->> 'address';
-      if v_owner <> v_e.lead_id then
+      v_owner := null;
+      if not coalesce((p ->> 'identity_known')::boolean, false) then
+        insert into public.channel_identities (tenant_id, lead_id, channel, address)
+        values (p_tenant_id, v_e.lead_id, v_step.channel, p ->> 'address')
+        on conflict (tenant_id, channel, address) do nothing
+        returning lead_id into v_owner;
+      end if;
+      if v_owner is null then
+        select ci.lead_id into v_owner from public.channel_identities ci
+        where ci.tenant_id = p_tenant_id and ci.channel = v_step.channel and ci.address = p ->> 'address';
+      end if;
+      if v_owner is distinct from v_e.lead_id then
         v_status := 'skipped';
         v_reason := format('lead_id: the lead''s address %s on %s belongs to lead %s (link the identity first)',
                            p ->> 'address', v_step.channel, v_owner);
@@ -232,9 +241,15 @@ begin
                 'sequence', v_key)
         on conflict (tenant_id, idempotency_key) do nothing
         returning id into v_message;
-        if v_message is null then
-          select m.id into v_message from public.messages m
+        if v_message is null then  -- queued under the key before (by a crashed older handler)
+          select m.id, m.lead_id into v_message, v_owner from public.messages m
           where m.tenant_id = p_tenant_id and m.idempotency_key = v_key;
+          if v_owner <> v_e.lead_id then
+            v_status := 'skipped';
+            v_reason := format('idempotency_key: %L already queued message %s to another lead or channel', v_key,
+                               v_message);
+            v_message := null;
+          end if;
         end if;
       end if;
     end if;
