@@ -53,7 +53,7 @@ async def _body(request: Request) -> bytes | Response:
 
 async def meta_webhook(request: Request, provider: str, reader: Callable[[bytes], Delivery]) -> Response:
     """WhatsApp Cloud / Instagram: the subscription handshake (GET) and signed deliveries (POST)."""
-    api = IngestApi(request.state.env)
+    api = IngestApi.for_request(request)
     if request.method == "GET":
         query = request.query_params
         if query.get("hub.mode") != "subscribe":
@@ -129,7 +129,7 @@ async def twilio_webhook(request: Request) -> Response:
         return twilio_signature_valid(str(connection.secrets.get("auth_token") or ""),
                                       twilio_public_url(request, connection), params, signature)
 
-    return await ingest(api=IngestApi(request.state.env), delivery=delivery, raw_body=raw, headers=request.headers,
+    return await ingest(api=IngestApi.for_request(request), delivery=delivery, raw_body=raw, headers=request.headers,
                         signed_by=signed,
                         missing_signature="X-Twilio-Signature does not match this URL and body under the auth token")
 
@@ -172,7 +172,7 @@ async def email_inbound(request: Request) -> Response:
     route = email.route
     if route is None:
         return bad_request(InvalidDelivery("to", "names no recipient address"))
-    api = IngestApi(request.state.env)
+    api = IngestApi.for_request(request)
     try:
         connection = await api.find_connection(route)
         if connection is None:
