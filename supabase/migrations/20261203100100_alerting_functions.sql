@@ -183,6 +183,16 @@ insert into private.alert_evaluator_state (id) values (true) on conflict do noth
 revoke all on table private.alert_evaluator_state from public, anon, authenticated;
 grant select, insert, update on table private.alert_evaluator_state to service_role;
 
+-- The conditions of the current round, read several times by evaluate_alerts. A private table rather than a
+-- temporary one (which the plpgsql checker cannot see): only the evaluator holding the advisory lock writes
+-- it, and it empties it first, so rounds never mix.
+create unlogged table if not exists private.alert_conditions_now (
+  rule_id uuid, tenant_id uuid, metric text, dedup_key text, severity text, summary text, event_ids uuid[],
+  details jsonb, cooldown_seconds integer
+);
+revoke all on table private.alert_conditions_now from public, anon, authenticated;
+grant select, insert, delete on table private.alert_conditions_now to service_role;
+
 create or replace function public.evaluate_alerts(p_worker text, p_min_interval_seconds double precision default 30)
 returns jsonb
 language plpgsql volatile
@@ -216,19 +226,15 @@ begin
   end if;
   update private.alert_evaluator_state set last_run_at = now(), last_worker = p_worker;
 
-  create temporary table if not exists alert_conditions_now (
-    rule_id uuid, tenant_id uuid, metric text, dedup_key text, severity text, summary text, event_ids uuid[],
-    details jsonb, cooldown_seconds integer
-  ) on commit drop;
-  truncate alert_conditions_now;
-  insert into alert_conditions_now select * from private.alert_conditions();
+  delete from private.alert_conditions_now;
+  insert into private.alert_conditions_now select * from private.alert_conditions();
 
   -- Still firing: seen again.
   update public.alerts a
   set last_seen_at = now(), count = a.count + 1, severity = c.severity, summary = c.summary,
       details = c.details, rule_id = c.rule_id,
       event_ids = (select coalesce(array_agg(distinct x), '{}') from unnest(c.event_ids || a.event_ids) x)[1:50]
-  from alert_conditions_now c
+  from private.alert_conditions_now c
   where a.status = 'firing' and a.tenant_id = c.tenant_id and a.dedup_key = c.dedup_key;
   get diagnostics v_updated = row_count;
 
@@ -236,7 +242,7 @@ begin
   insert into public.alerts (tenant_id, rule_id, metric, dedup_key, status, severity, summary, event_ids, details)
   select c.tenant_id, c.rule_id, c.metric, c.dedup_key, 'firing', c.severity, c.summary, coalesce(c.event_ids, '{}'),
          c.details
-  from alert_conditions_now c
+  from private.alert_conditions_now c
   where not exists (select 1 from public.alerts a
                     where a.status = 'firing' and a.tenant_id = c.tenant_id and a.dedup_key = c.dedup_key);
   get diagnostics v_fired = row_count;
@@ -245,7 +251,7 @@ begin
   with due as (
     select a.id, a.tenant_id, a.dedup_key, a.severity
     from public.alerts a
-    join alert_conditions_now c on c.tenant_id = a.tenant_id and c.dedup_key = a.dedup_key
+    join private.alert_conditions_now c on c.tenant_id = a.tenant_id and c.dedup_key = a.dedup_key
     left join private.alert_dedup_state s on s.tenant_id = a.tenant_id and s.dedup_key = a.dedup_key
     where a.status = 'firing'
       and (s.last_notified_at is null or s.last_notified_at <= now() - make_interval(secs => c.cooldown_seconds))
@@ -269,7 +275,7 @@ begin
   with resolved as (
     update public.alerts a set status = 'resolved', resolved_at = now()
     where a.status = 'firing' and a.metric <> 'test'
-      and not exists (select 1 from alert_conditions_now c where c.tenant_id = a.tenant_id and c.dedup_key = a.dedup_key)
+      and not exists (select 1 from private.alert_conditions_now c where c.tenant_id = a.tenant_id and c.dedup_key = a.dedup_key)
     returning a.id, a.tenant_id
   ), queued as (
     insert into public.alert_notifications (tenant_id, alert_id, target_id, transition)
