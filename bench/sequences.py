@@ -309,7 +309,7 @@ def due_steps(url: str, lead_ids: list[str], lag_ids: list[str], lag_gap: float,
                 "and e.payload ->> 'sequence_id' = %s", (seq,)).fetchone()
             assert own is not None
             result["handler_ms"] = {"p50": round(float(own[0] or 0), 1), "p99": round(float(own[1] or 0), 1)}
-            # every event published is a NOTIFY, and notifying commits take turns (one lock per database)
+            # the events a step publishes (one NOTIFY per transaction that publishes; notifying commits take turns)
             result["events_per_step"] = {str(k): round(int(v) / n, 2) for k, v in conn.execute(
                 "select type, count(*) from public.events where created_at > to_timestamp(%s) "
                 "and type not like 'bench.%%' group by 1 order by 2 desc", (committed,)).fetchall()}
@@ -480,7 +480,7 @@ def report(result: dict[str, Any]) -> None:
     print(f"listener process cpu {due['listener_cpu_share']:.0%} of a core while the steps drained (all CPUs "
           f"{due['machine_busy_share']:.0%} busy, every process); "
           f"run_due_step own time p50 {due['handler_ms']['p50']} ms, p99 {due['handler_ms']['p99']} ms")
-    print("events published per step (each a NOTIFY): "
+    print("events published per step (in the step's one transaction, one NOTIFY per batch of steps): "
           + ", ".join(f"{k} {v}" for k, v in due["events_per_step"].items()))
     if "profile" in due:
         prof = due["profile"]
