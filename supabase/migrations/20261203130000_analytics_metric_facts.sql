@@ -138,9 +138,9 @@ begin
   leads_ := format('select distinct s.tenant_id, s.lead_id from (%s) s', rows_);
   now_ := format('select %s from public.analytics_touchpoints t where (t.tenant_id, t.lead_id) in (%s)', cols, leads_);
   before_ := case tg_op
-    when 'INSERT' then format('%s and t.id not in (select a.id from added a)', now_)
+    when 'INSERT' then format('%s and not exists (select 1 from added a where a.id = t.id)', now_)
     when 'DELETE' then format('%s union all select %s from removed t', now_, cols)
-    else format('%s and t.id not in (select a.id from added a) union all select %s from removed t', now_, cols)
+    else format('%s and not exists (select 1 from added a where a.id = t.id) union all select %s from removed t', now_, cols)
   end;
   execute private.analytics_apply_sql(format(
     'with s as (%s), z as (select distinct s.tenant_id, private.analytics_tenant_timezone(s.tenant_id) as zone from s) '
