@@ -466,7 +466,6 @@ class Engine:
                 error = f"{handler.name}: {error}"[:MAX_ERROR_LENGTH]
                 errors.append(error)
             delivery = Delivery(handler.name, status, round(duration * 1000, 3), error)
-            deliveries.append(delivery)
             if error is not None:
                 log.warning("handler failed", extra={**self._event_fields(event, handler.name),
                                                      "duration_ms": delivery.duration_ms, "error": error})
@@ -474,11 +473,14 @@ class Engine:
                 log.info("handler succeeded", extra={**self._event_fields(event, handler.name),
                                                      "duration_ms": delivery.duration_ms})
             if status == "succeeded" and position < len(to_run) - 1:
-                # More handlers follow: record this success now so a crash does not repeat it.
+                # More handlers follow: record this success now so a crash does not repeat it. Once recorded
+                # it stays out of the finish, which would count the same attempt a second time.
                 try:
                     await self.store.record_deliveries(self.worker, event.id, [delivery])
+                    continue
                 except Exception as exc:
                     self._store_failed("record_deliveries", exc)
+            deliveries.append(delivery)
         if not errors:
             self._metric(self.metrics.processed, event.type).inc()
             return EventResult(event.id, "processed", deliveries)
