@@ -51,7 +51,7 @@ EVENT_TYPES: Final[dict[str, str]] = {
     AUTOPILOT_ACTION_EXECUTED: "Autopilot acted for a lead (its message is queued). Payload: action_id, lead_id, "
     "action, channel, cost_usd, latency_ms, scenario, prompt_version, mode, verdict, message_id.",
     AUTOPILOT_DRAFT_EXPIRY: "An autopilot draft's time to be approved ran out (delayed with run_after = "
-    "expires_at). Payload: action_id, lead_id, expires_at.",
+    "expires_at). Payload: action_id, expires_at.",
     AI_BUDGET_EXCEEDED: "A tenant reached its monthly AI budget. Payload: period, limit_usd, spent_usd.",
     MEETING_BOOKED: "A meeting with a lead was booked, or recorded as held. Payload: meeting_id, lead_id, "
     "starts_at, booked_at, held_at, booked_by.",

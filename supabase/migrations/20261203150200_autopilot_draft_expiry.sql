@@ -4,11 +4,12 @@
 -- handler (salesflow/handlers/autopilot.py, autopilot.expire_draft) marks it expired if it is still waiting.
 -- An expired draft never sends: autopilot_decide refuses it (only a draft waiting for approval is decided), and
 -- the messages trigger (20261202190200) refuses an autopilot message of an action past expires_at whoever
--- inserts it. Ordering key autopilot:<action id>.
+-- inserts it. Ordering key autopilot:<action id>. The payload names no lead: the event is the draft's timer, not
+-- something that happened to the lead (followers of a lead's events, like the demo, do not wait for it).
 
 insert into public.event_types (name, description) values
   ('autopilot.draft_expiry', 'An autopilot draft''s time to be approved ran out (delayed with run_after = '
-                             'expires_at). Payload: action_id, lead_id, expires_at.')
+                             'expires_at). Payload: action_id, expires_at.')
 on conflict (name) do update set description = excluded.description;
 
 create or replace function private.autopilot_actions_schedule_expiry() returns trigger
@@ -17,7 +18,7 @@ set search_path = ''
 as $$
 begin
   perform private.emit_event(new.tenant_id, 'autopilot.draft_expiry',
-    jsonb_build_object('action_id', new.id, 'lead_id', new.lead_id, 'expires_at', new.expires_at),
+    jsonb_build_object('action_id', new.id, 'expires_at', new.expires_at),
     'autopilot:' || new.id::text, 'db', new.expires_at, null, null, 5);
   return null;
 end
