@@ -42,7 +42,6 @@ select tables_are('public', array[
   'analytics_lead_journeys',
   'analytics_daily_rollups',
   'analytics_stage_probabilities',
-  'analytics_stage_probabilities',
   'sequences',
   'sequence_steps',
   'sequence_enrollments',
@@ -107,7 +106,6 @@ select functions_are('public', array[
   'analytics_attribution',
   'analytics_touch_paths',
   'analytics_rebuild',
-  'analytics_metrics',
   'analytics_metrics',
   'enroll_leads',
   'set_enrollment_state',
@@ -859,12 +857,6 @@ select table_privs_are('public', 'analytics_stage_probabilities', 'authenticated
   'authenticated may select, insert, update, delete on analytics_stage_probabilities');
 select table_privs_are('public', 'analytics_stage_probabilities', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
   'service_role has every privilege on analytics_stage_probabilities');
--- public.analytics_stage_probabilities (members read; owners and admins edit, by policy)
-select table_privs_are('public', 'analytics_stage_probabilities', 'anon', '{}'::text[], 'anon has no privileges on analytics_stage_probabilities');
-select table_privs_are('public', 'analytics_stage_probabilities', 'authenticated', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  'authenticated may select, insert, update, delete on analytics_stage_probabilities');
-select table_privs_are('public', 'analytics_stage_probabilities', 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
-  'service_role has every privilege on analytics_stage_probabilities');
 -- public.analytics_record(uuid, jsonb, jsonb, jsonb, jsonb) (writes facts: service code only)
 select function_privs_are('public', 'analytics_record', array['uuid', 'jsonb', 'jsonb', 'jsonb', 'jsonb'], 'anon', '{}'::text[], 'anon cannot execute analytics_record');
 select function_privs_are('public', 'analytics_record', array['uuid', 'jsonb', 'jsonb', 'jsonb', 'jsonb'], 'authenticated', '{}'::text[],
@@ -901,12 +893,6 @@ select function_privs_are('public', 'analytics_touch_paths', array['text', 'date
   'authenticated executes analytics_touch_paths');
 select function_privs_are('public', 'analytics_touch_paths', array['text', 'date', 'date', 'text', 'uuid'], 'service_role', array['EXECUTE'],
   'service_role executes analytics_touch_paths');
--- public.analytics_metrics(date, date, text, uuid, text) (a report: security invoker, RLS applies)
-select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'anon', '{}'::text[], 'anon cannot execute analytics_metrics');
-select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'authenticated', array['EXECUTE'],
-  'authenticated executes analytics_metrics');
-select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'service_role', array['EXECUTE'],
-  'service_role executes analytics_metrics');
 -- public.analytics_metrics(date, date, text, uuid, text) (a report: security invoker, RLS applies)
 select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'anon', '{}'::text[], 'anon cannot execute analytics_metrics');
 select function_privs_are('public', 'analytics_metrics', array['date', 'date', 'text', 'uuid', 'text'], 'authenticated', array['EXECUTE'],
