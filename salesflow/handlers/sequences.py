@@ -4,8 +4,10 @@
   rules, waits for the window on the lead's clock, and in one transaction (`sequence_execute_steps`, shared by
   the steps running side by side) takes the send slot under the daily caps, queues the message (idempotency key
   `seq:<enrollment>:<step>`: one message per step whatever is redelivered), records the run, publishes
-  `sequence.step_executed` and plans the next step. `ai_message` steps ask the `followup_message` scenario for
-  the text.
+  `sequence.step_executed` and plans the next step. `ai_message` steps check the daily caps first, then ask
+  the `followup_message` scenario for the text and respect the autopilot: in mode assist / one_click, or auto
+  with a guard tripped, the text becomes an approval-queue draft and the enrollment waits for the verdict
+  (docs/sequences.md, "AI steps and the autopilot").
 - `sequences.stop_on_reply` (`message.received`): an inbound message from the lead that is not an auto-reply
   stops its open enrollments, or pauses its active ones where the sequence says `on_reply: pause`.
 - `sequences.stop_on_opt_out` (`lead.opted_out`) and `sequences.stop_on_close` (`lead.status_changed` to won
@@ -20,6 +22,7 @@ enrollment's schedule does nothing. The clock is the service `clock` when one is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +36,7 @@ from salesflow.events import Event, HandlerContext, MalformedPayload, RetryLater
 from salesflow.events import types as t
 from salesflow.sequences.autoreply import is_auto_reply
 from salesflow.sequences.bounces import is_bounce
-from salesflow.sequences.steps import StepRunner
+from salesflow.sequences.steps import Personalised, StepRunner
 
 
 def _uuid(event: Event, name: str) -> str:
@@ -59,7 +62,8 @@ async def run_due_step(event: Event, context: HandlerContext) -> None:
     version = payload_field(event, "version", int)
     assert version is not None
 
-    async def personalise(lead_id: str, step: Mapping[str, Any]) -> str:
+    async def personalise(lead_id: str, step: Mapping[str, Any]) -> Personalised:
+        started = time.monotonic()
         orchestrator = context.service("ai") if "ai" in context.services else make_orchestrator(context)
         try:
             result = await orchestrator.run("followup_message", tenant_id=context.tenant_id, lead_id=lead_id,
@@ -70,7 +74,8 @@ async def run_due_step(event: Event, context: HandlerContext) -> None:
             raise RetryLater(f"database unreachable while personalising: {exc}") from exc
         output = result.output
         assert isinstance(output, FollowupMessage)
-        return output.message
+        return Personalised(output.message, prompt_version=result.prompt_version, cost_usd=float(result.cost_usd),
+                            latency_ms=int((time.monotonic() - started) * 1000))
 
     outcome = await StepRunner(context.data, _now(context), personalise).run(enrollment_id, version)
     context.logger.info("sequence step", extra={"enrollment_id": enrollment_id, "action": outcome.action,

@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from salesflow.autopilot.guards import GuardInput, judge
+from salesflow.autopilot.settings import resolve
 from salesflow.channels.addresses import try_normalise_address
 from salesflow.conversations.sending import ADDRESS_FIELDS, QueueRequest, SendRefused
 from salesflow.events import RetryLater
@@ -37,11 +39,29 @@ from salesflow.sequences.models import window_of
 from salesflow.sequences.rendering import UnknownPlaceholder, lead_values, render
 from salesflow.sequences.schedule import SendingWindow, earliest_after, local_day_bounds, next_allowed
 
-#: Personalises an `ai_message` step: (lead id, step row) → the message text.
-Personaliser = Callable[[str, Mapping[str, Any]], Awaitable[str]]
+#: Personalises an `ai_message` step: (lead id, step row) → the message text, or a Personalised (with the
+#: scenario's prompt version and cost, for an autopilot draft).
+Personaliser = Callable[[str, Mapping[str, Any]], Awaitable["str | Personalised"]]
+
+
+@dataclass(frozen=True)
+class Personalised:
+    """An AI-personalised step's text and what it cost."""
+
+    text: str
+    prompt_version: int | None = None
+    cost_usd: float = 0.0
+    latency_ms: int | None = None
+
+
+#: The autopilot's confidence in a followup_message text (the scenario reads no intent: a fixed value, above the
+#: default min_confidence 0.8, so auto mode sends it unless a guard trips or a tenant asks for more).
+FOLLOWUP_CONFIDENCE: Final = 0.85
 
 CLOSED_STATUSES: Final = ("won", "lost")
 FINISHED_RUNS: Final = ("sent", "skipped", "task_done")
+#: The pause of an enrollment whose AI step waits in the autopilot's approval queue.
+APPROVAL_PAUSE: Final = "approval"
 #: How often a step is decided again when its context changed between the read and the transaction.
 RECHECKS: Final = 4
 #: Steps in one sequence_execute_steps call at most.
@@ -227,6 +247,9 @@ class StepRunner:
             if run["status"] == "task_open":
                 await self._schedule(ctx, state="paused", reason="task")
                 return StepOutcome("task_opened", {"run_id": run["id"]})
+            if run["status"] == "drafted":  # resumed while its draft still waits: wait again
+                await self._schedule(ctx, state="paused", reason=APPROVAL_PAUSE)
+                return StepOutcome("drafted", {"run_id": run["id"], "action_id": run.get("autopilot_action_id")})
             return await self._advance(ctx, zone, window, StepOutcome(str(run["status"]), {"run_id": run["id"]}))
         if run is None:
             earliest = earliest_after(parse_time(enrollment["step_since"]), float(step["delay_hours"]),
@@ -246,7 +269,8 @@ class StepRunner:
             if answer.get("sqlstate") in RETRYABLE_SQLSTATES:
                 raise RetryLater(message)
             raise RuntimeError(message)
-        detail = {k: answer[k] for k in ("run_id", "message_id", "reason", "cap", "version") if answer.get(k)}
+        detail = {k: answer[k] for k in ("run_id", "message_id", "reason", "cap", "version", "action_id")
+                  if answer.get(k)}
         if action in ("sent", "skipped") and answer.get("state") == "completed":
             detail["completed"] = True
         elif "next" in item and item["next"].get("due_at") and action in ("sent", "skipped"):
@@ -258,7 +282,6 @@ class StepRunner:
         """The step's outcome as sequence_execute_steps takes it: skipped (a condition, a refused send), a task
         opened, or a message (text, address, caps) — with the next step's due moment."""
         enrollment = ctx["enrollment"]
-        sequence = ctx["sequence"]
         item: dict[str, Any] = {
             "enrollment_id": enrollment["id"], "version": int(enrollment["schedule_version"]), "step_id": step["id"],
             "at": self.now.isoformat(), "seen_inbound": [m["id"] for m in ctx.get("inbound_since") or []],
@@ -271,24 +294,7 @@ class StepRunner:
             item.update(status="task_open")
             return item
         else:
-            try:
-                text = (run or {}).get("body") or await self._text(ctx["lead"], step)
-                channel = str(step["channel"])
-                key = f"seq:{enrollment['id']}:{step['position']}"
-                QueueRequest(lead_id=ctx["lead"]["id"], channel=channel, text=text, sent_by="sequence",
-                             idempotency_key=key)  # the send path's validation (channel, length limit)
-                item.update(status="sent", body=text, address=step_address(ctx, channel),
-                            identity_known=bool(ctx.get("identity")))
-            except (SendRefused, UnknownPlaceholder, ValidationError) as exc:
-                item.update(status="skipped", skip_reason=str(exc).splitlines()[0][:300])
-            if item["status"] == "sent" and (sequence.get("daily_cap_tenant") is not None
-                                             or sequence.get("daily_cap_sender") is not None):
-                day_start, day_end = local_day_bounds(self.now, ZoneInfo(str(sequence["timezone"])))
-                capped = next_allowed(max(day_end, self.now + timedelta(seconds=1)), zone, window)
-                item.update(day_start=day_start.isoformat(), day_end=day_end.isoformat(),
-                            cap_tenant=sequence.get("daily_cap_tenant"), cap_sender=sequence.get("daily_cap_sender"),
-                            capped_due_at=capped.isoformat(),
-                            capped_run_after_seconds=max((capped - self.now).total_seconds(), 0.0))
+            await self._message(ctx, step, run, zone, window, item)
         nxt = ctx.get("next_step")
         if nxt is None:
             item["next"] = {"state": "completed"}
@@ -300,6 +306,76 @@ class StepRunner:
                             "run_after_seconds": max((moment - self.now).total_seconds(), 0.0)}
         return item
 
+    def _caps(self, sequence: Mapping[str, Any], zone: ZoneInfo, window: SendingWindow) -> dict[str, Any]:
+        """The daily caps' fields of a step that sends (empty when the sequence has no cap)."""
+        if sequence.get("daily_cap_tenant") is None and sequence.get("daily_cap_sender") is None:
+            return {}
+        day_start, day_end = local_day_bounds(self.now, ZoneInfo(str(sequence["timezone"])))
+        capped = next_allowed(max(day_end, self.now + timedelta(seconds=1)), zone, window)
+        return {"day_start": day_start.isoformat(), "day_end": day_end.isoformat(),
+                "cap_tenant": sequence.get("daily_cap_tenant"), "cap_sender": sequence.get("daily_cap_sender"),
+                "capped_due_at": capped.isoformat(),
+                "capped_run_after_seconds": max((capped - self.now).total_seconds(), 0.0)}
+
+    async def _message(self, ctx: Mapping[str, Any], step: Mapping[str, Any], run: Mapping[str, Any] | None,
+                       zone: ZoneInfo, window: SendingWindow, item: dict[str, Any]) -> None:
+        """A message step: sent (or, for an AI step the autopilot keeps for a person, drafted), or skipped.
+        An AI step checks the daily caps before it asks the AI: a capped step spends no AI call."""
+        enrollment = ctx["enrollment"]
+        caps = self._caps(ctx["sequence"], zone, window)
+        channel = str(step["channel"])
+        ai_ctx: Mapping[str, Any] | None = None
+        if step["kind"] == "ai_message" and not (run or {}).get("body"):
+            ai_ctx = await self.data.rpc("sequence_ai_step_context", {
+                "p_tenant_id": str(self.data.tenant_id), "p_lead_id": ctx["lead"]["id"], "p_channel": channel,
+                "p_day_start": caps.get("day_start"), "p_day_end": caps.get("day_end"),
+                "p_cap_tenant": caps.get("cap_tenant"), "p_cap_sender": caps.get("cap_sender")})
+            if ai_ctx and ai_ctx.get("capped") and caps:
+                item.update(status="sent", cap_only=True, **caps)  # the transaction moves it past the day
+                return
+        try:
+            personalised: Personalised | None = None
+            if (run or {}).get("body"):
+                text = str((run or {})["body"])
+            elif step["kind"] == "ai_message":
+                personalised = await self._personalise(ctx["lead"], step)
+                text = personalised.text
+            else:
+                text = render(str(step["template"]), lead_values(ctx["lead"]))
+            key = f"seq:{enrollment['id']}:{step['position']}"
+            QueueRequest(lead_id=ctx["lead"]["id"], channel=channel, text=text, sent_by="sequence",
+                         idempotency_key=key)  # the send path's validation (channel, length limit)
+            item.update(status="sent", body=text, address=step_address(ctx, channel),
+                        identity_known=bool(ctx.get("identity")))
+            if personalised is not None and ai_ctx is not None:
+                item.update(self._autopilot(ai_ctx, personalised))
+        except (SendRefused, UnknownPlaceholder, ValidationError) as exc:
+            item.update(status="skipped", skip_reason=str(exc).splitlines()[0][:300])
+        if item["status"] in ("sent", "drafted"):
+            item.update(caps)
+
+    def _autopilot(self, ai_ctx: Mapping[str, Any], personalised: Personalised) -> dict[str, Any]:
+        """By the autopilot's mode for the lead on the channel: {} (send: mode off, or auto with no guard), or
+        the draft's fields (status drafted) for the approval queue."""
+        settings = resolve(ai_ctx.get("settings") or [])
+        if settings.mode == "off" and not settings.kill_switch:
+            return {}  # the autopilot is off: the step sends as it always did
+        verdict = judge(GuardInput(
+            text=personalised.text, settings=settings, now=self.now, timezone=str(ai_ctx.get("timezone") or "UTC"),
+            first_contact=bool(ai_ctx.get("first_contact")), confidence=FOLLOWUP_CONFIDENCE,
+            lead_auto_sent_24h=int(ai_ctx.get("lead_auto_sent_24h") or 0),
+            tenant_auto_sent_24h=int(ai_ctx.get("tenant_auto_sent_24h") or 0)))
+        if verdict.outcome == "send":
+            return {}
+        reasons = list(verdict.reasons)
+        if verdict.outcome == "skip":  # the kill switch: nothing goes out on its own, a person decides
+            reasons.append("a sequence step waits for a person")
+        return {"status": "drafted", "autopilot_mode": settings.mode if settings.mode != "off" else "assist",
+                "guards": list(verdict.guards), "reasons": reasons, "confidence": FOLLOWUP_CONFIDENCE,
+                "prompt_version": personalised.prompt_version, "cost_usd": round(personalised.cost_usd, 6),
+                "latency_ms": personalised.latency_ms,
+                "expires_at": (self.now + timedelta(hours=settings.draft_ttl_hours)).isoformat()}
+
     @staticmethod
     def _condition_fails(ctx: Mapping[str, Any], step: Mapping[str, Any]) -> str | None:
         if step["condition"] == "no_reply" and ctx.get("replied"):
@@ -308,12 +384,11 @@ class StepRunner:
             return "condition engaged: the lead neither replied nor read a message"
         return None
 
-    async def _text(self, lead: Mapping[str, Any], step: Mapping[str, Any]) -> str:
-        if step["kind"] == "ai_message":
-            if self.personalise is None:
-                raise SendRefused("kind", "ai_message steps need the AI orchestrator, and none is attached")
-            return await self.personalise(str(lead["id"]), step)
-        return render(str(step["template"]), lead_values(lead))
+    async def _personalise(self, lead: Mapping[str, Any], step: Mapping[str, Any]) -> Personalised:
+        if self.personalise is None:
+            raise SendRefused("kind", "ai_message steps need the AI orchestrator, and none is attached")
+        result = await self.personalise(str(lead["id"]), step)
+        return result if isinstance(result, Personalised) else Personalised(str(result))
 
     async def _advance(self, ctx: Mapping[str, Any], zone: ZoneInfo, window: SendingWindow,
                        outcome: StepOutcome) -> StepOutcome:
