@@ -116,6 +116,7 @@ select functions_are('public', array[
   'sequence_finish_step',
   'sequence_schedule_step',
   'sequence_execute_steps',
+  'sequence_ai_step_context',
   'autopilot_decide',
   'dashboard_event_summary',
   'dashboard_replay_event',
@@ -645,6 +646,14 @@ select function_privs_are('public', 'sequence_execute_steps', array['uuid', 'jso
   'authenticated cannot execute sequence_execute_steps (the step handler''s)');
 select function_privs_are('public', 'sequence_execute_steps', array['uuid', 'jsonb'], 'service_role', array['EXECUTE'],
   'service_role executes sequence_execute_steps');
+
+-- public.sequence_ai_step_context: service code only (an ai_message step's caps and autopilot inputs)
+select function_privs_are('public', 'sequence_ai_step_context', array['uuid', 'uuid', 'message_channel', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'integer'], 'anon', '{}'::text[],
+  'anon cannot execute sequence_ai_step_context');
+select function_privs_are('public', 'sequence_ai_step_context', array['uuid', 'uuid', 'message_channel', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'integer'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute sequence_ai_step_context (the step handler''s)');
+select function_privs_are('public', 'sequence_ai_step_context', array['uuid', 'uuid', 'message_channel', 'timestamp with time zone', 'timestamp with time zone', 'integer', 'integer'], 'service_role', array['EXECUTE'],
+  'service_role executes sequence_ai_step_context');
 
 -- The send job's functions (20261202110200_send_job_functions.sql): service code only.
 -- public.begin_sending(uuid, uuid, uuid)
