@@ -164,3 +164,23 @@ async def test_a_capped_ai_step_asks_the_ai_nothing(seq_db: Conn, database: str,
                          what="two capped steps moved past the day")
     assert len(sequence_messages(seq_db)) == 1
     assert ai_calls(seq_db) == 1  # the capped steps spent no AI call
+
+
+async def test_an_expired_draft_never_sends_and_skips_the_step(seq_db: Conn, database: str, clock: Clock) -> None:
+    set_settings(seq_db, mode="assist")
+    sequence = create_sequence(seq_db, STEPS)
+    [lead] = make_leads(seq_db, 1, timezone="Europe/Vienna")
+    enroll(seq_db, sequence, [lead])
+    clock.now = MONDAY
+    async with sequences_running(database, clock):
+        action = await _drafted(seq_db, sequence)
+        seq_db.execute("update public.autopilot_actions set expires_at = now() - interval '1 minute' where id = %s",
+                       (action["id"],))
+        row = seq_db.execute("select public.autopilot_decide(%s, 'approved', null, %s) ->> 'status'",
+                             (action["id"], ACME)).fetchone()
+        seq_db.commit()
+        assert row == ("expired",)
+        await wait_until(lambda: (e := enrollments(seq_db, sequence)) and e[0]["state"] == "completed",
+                         in_thread=True, timeout=WAIT, what="the enrollment moves on past the expired draft")
+    assert autopilot_messages(seq_db) == []
+    assert [(r["status"], r["skip_reason"]) for r in runs(seq_db)][1] == ("skipped", "autopilot draft expired")
