@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.autopilot.helpers import set_settings
@@ -184,3 +185,31 @@ async def test_an_expired_draft_never_sends_and_skips_the_step(seq_db: Conn, dat
                          in_thread=True, timeout=WAIT, what="the enrollment moves on past the expired draft")
     assert autopilot_messages(seq_db) == []
     assert [(r["status"], r["skip_reason"]) for r in runs(seq_db)][1] == ("skipped", "autopilot draft expired")
+
+
+async def test_a_waiting_draft_is_withdrawn_when_its_enrollment_stops(
+    seq_db: Conn, database: str, clock: Clock
+) -> None:
+    """The lead is won while the AI step's draft waits: the draft expires with the reason, approving it is
+    refused and nothing is sent."""
+    set_settings(seq_db, mode="assist")
+    sequence = create_sequence(seq_db, STEPS)
+    [lead] = make_leads(seq_db, 1, timezone="Europe/Vienna")
+    enroll(seq_db, sequence, [lead])
+    clock.now = MONDAY
+    async with sequences_running(database, clock):
+        action = await _drafted(seq_db, sequence)
+        seq_db.execute("select public.set_enrollment_state('stop', p_lead_id => %s, p_reason => 'won', "
+                       "p_tenant_id => %s)", (lead, ACME))
+        seq_db.commit()
+        [withdrawn] = actions(seq_db)
+        assert withdrawn["status"] == "expired"
+        assert "withdrawn: the enrollment stopped (won)" in withdrawn["reasons"]
+        with pytest.raises(psycopg.errors.CheckViolation, match="is expired"):
+            seq_db.execute("select public.autopilot_decide(%s, 'approved', null, %s)", (action["id"], ACME))
+        seq_db.rollback()
+    assert autopilot_messages(seq_db) == []
+    assert [(r["status"], r["skip_reason"]) for r in runs(seq_db)][1] == ("skipped", "autopilot draft expired")
+    [stopped] = enrollments(seq_db, sequence)
+    assert (stopped["state"], stopped["stop_reason"]) == ("stopped", "won")
+
