@@ -3,7 +3,8 @@
 1. read it with its pydantic models (400 naming the field; nothing stored);
 2. find the connection of every receiving address it names (404 when one is unknown; nothing stored) —
    before the signature can be checked, since the secret is the connection's;
-3. check the signature with each connection's secret (401; nothing stored);
+3. check the signature with each connection's secret (401; nothing of the request stored, only a count per
+   connection and minute for the webhook_signature_failures alert);
 4. record each message and status report (one transaction each, idempotent: a redelivery stores nothing new)
    and answer 200 at once: processing happens in the handlers of message.received.
 """
@@ -95,6 +96,7 @@ async def record(api: IngestApi, delivery: Delivery, connections: dict[Any, Conn
             if current.id == connections[route].id:
                 raise
             if not signed_by(current):  # another connection now: its own secret must have signed it
+                await api.note_signature_failure(current)
                 raise _Answer(unauthorized(missing_signature)) from None
             connections[route] = current
             return await call(current)
@@ -129,6 +131,7 @@ async def ingest(api: IngestApi, delivery: Delivery, raw_body: bytes, headers: M
                 named = route.address or route.external_account_id
                 return unknown_address(f"no connected channel receives at {named!r}")
             if current == connection or not signed_by(current):
+                await api.note_signature_failure(current)
                 return unauthorized(missing_signature)
             connections[route] = current
         return await record(api, delivery, connections, raw_body, stored_headers(headers), signed_by,

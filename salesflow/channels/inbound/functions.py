@@ -187,6 +187,7 @@ async def email_inbound(request: Request) -> Response:
         if connection is None:
             return unknown_address(f"no connected channel receives at {', '.join(email.recipients)}")
         if not authorised(connection):
+            await api.note_signature_failure(connection)
             return JSONResponse({"error": "invalid_signature",
                                  "message": "basic auth does not match the address's inbound credentials"},
                                 status_code=401, headers={"WWW-Authenticate": 'Basic realm="email-inbound"'})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 import weakref
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message
 
 from salesflow.channels.inbound.items import InboundMessage, Route, StatusReport
+
+log = logging.getLogger("salesflow.webhooks")
 
 # One client per event loop and API URL: a connection pool reused across deliveries (a new client per
 # request costs a TCP handshake each time), never shared across loops (httpx clients are bound to theirs).
@@ -227,6 +230,15 @@ class IngestApi:
     async def verify_token_known(self, provider: str, token: str) -> bool:
         """Whether an active connection of `provider` has this webhook verify token (Meta's handshake)."""
         return bool(await self._rpc("webhook_verify_token_known", {"p_provider": provider, "p_verify_token": token}))
+
+    async def note_signature_failure(self, connection: Connection) -> None:
+        """Count one delivery refused with 401 for `connection` (for the webhook_signature_failures alert; only
+        a count per connection and minute is kept, nothing of the request). Never raises: the provider gets
+        its 401 whether or not the count was taken."""
+        try:
+            await self._rpc("note_webhook_signature_failure", {"p_connection_id": connection.id})
+        except Exception as error:  # a count lost must not turn the 401 into a 5xx
+            log.warning("refused webhook signature not counted: %s", error)
 
     async def record_message(self, connection: Connection, message: InboundMessage, raw_body: bytes,
                              headers: Mapping[str, str], *, external_id: str | None = None,
