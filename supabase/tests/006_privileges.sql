@@ -128,6 +128,7 @@ select functions_are('public', array[
   'evaluate_alerts',
   'claim_alert_notifications',
   'finish_alert_notifications',
+  'note_webhook_signature_failure',
   'notification_target_secret',
   'create_tenant',
   'invite_member',
@@ -402,6 +403,13 @@ select function_privs_are('public', 'finish_alert_notifications', array['text', 
   'authenticated cannot execute finish_alert_notifications');
 select function_privs_are('public', 'finish_alert_notifications', array['text', 'jsonb'], 'service_role', array['EXECUTE'],
   'service_role executes finish_alert_notifications');
+-- public.note_webhook_signature_failure(uuid) (counts a refused webhook signature: service code only)
+select function_privs_are('public', 'note_webhook_signature_failure', array['uuid'], 'anon', '{}'::text[],
+  'anon cannot execute note_webhook_signature_failure');
+select function_privs_are('public', 'note_webhook_signature_failure', array['uuid'], 'authenticated', '{}'::text[],
+  'authenticated cannot execute note_webhook_signature_failure');
+select function_privs_are('public', 'note_webhook_signature_failure', array['uuid'], 'service_role', array['EXECUTE'],
+  'service_role executes note_webhook_signature_failure');
 select function_privs_are('public', 'notification_target_secret', array['uuid'], 'anon', '{}'::text[],
   'anon cannot execute notification_target_secret');
 select function_privs_are('public', 'notification_target_secret', array['uuid'], 'authenticated', array['EXECUTE'],
