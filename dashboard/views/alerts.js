@@ -1,6 +1,7 @@
 // Alerts: the tenant's firing and resolved alerts (public.alerts under RLS), firing first, each with a link to
 // its failing event(s) in the Events view (#/events?id=<first event id>). Live: Realtime changes of alerts
 // are merged into the list as they come (a new alert appears, a resolved one moves down).
+import { h, keepTableRoles } from '../dom.js';
 
 const LIMIT = 200;
 
@@ -56,29 +57,6 @@ const METRIC = {
   channel_send_failures: { de: 'Sendefehler eines Kanals', en: 'Channel send failures' },
   test: { de: 'Testalarm', en: 'Test alert' },
 };
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
-}
-
-// At phone width the rows are shown as cards (CSS below); explicit roles keep them a table for screen readers.
-function keepTableRoles(table) {
-  table.setAttribute('role', 'table');
-  for (const g of table.querySelectorAll('thead, tbody')) g.setAttribute('role', 'rowgroup');
-  for (const r of table.querySelectorAll('tr')) r.setAttribute('role', 'row');
-  for (const c of table.querySelectorAll('th[scope=col]')) c.setAttribute('role', 'columnheader');
-  for (const c of table.querySelectorAll('th[scope=row]')) c.setAttribute('role', 'rowheader');
-  for (const c of table.querySelectorAll('td')) c.setAttribute('role', 'cell');
-}
 
 export default {
   id: 'alerts',

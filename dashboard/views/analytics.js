@@ -3,6 +3,7 @@
 // CLI does), and AI usage and cost against the budget
 // (public.ai_spend). All security invoker: RLS scopes every number to the token's tenant. The charts are
 // inline SVG drawn here; each has an aria-label with its numbers and a table with the same numbers.
+import { h } from '../dom.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MODELS = ['first_touch', 'last_touch', 'linear', 'time_decay', 'u_shaped', 'w_shaped', 'full_path'];
@@ -192,19 +193,6 @@ export function markov(paths, minimum = MARKOV_MINIMUM) {
   const credits = keys.map((k) => ({ key: k, removal_effect: effects[k], conversions: (conversions * effects[k]) / total }))
     .sort((a, b) => b.removal_effect - a.removal_effect || a.key.localeCompare(b.key));
   return { ...base, status: 'ok', conversion_probability: probability, credits };
-}
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
 }
 
 function s(tag, attrs = {}, ...children) {

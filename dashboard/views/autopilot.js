@@ -3,6 +3,7 @@
 // member of the tenant decides its drafts; an edit sends 1–4000 characters; a draft past its expiry is marked
 // expired and never sends; a draft someone else decided meanwhile is refused (the message is shown). A decided
 // draft leaves the queue. Realtime on autopilot_actions adds new drafts without touching one being edited.
+import { h } from '../dom.js';
 
 const MAX_TEXT = 4000;
 
@@ -84,19 +85,6 @@ const STATUS = {
 };
 
 const CHANNEL = { whatsapp: 'WhatsApp', instagram: 'Instagram', sms: 'SMS', email: { de: 'E-Mail', en: 'Email' }, telegram: 'Telegram' };
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
-}
 
 export default {
   id: 'autopilot',

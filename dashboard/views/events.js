@@ -4,6 +4,7 @@
 // event_deliveries embedded (RLS). Replay: public.dashboard_replay_event (owners and admins only; the
 // database checks the role from the token, the disabled button only explains it). Live: Realtime
 // postgres_changes on public.events refresh what is shown.
+import { h } from '../dom.js';
 
 const S = {
   title: { de: 'Ereignisse', en: 'Events' },
@@ -77,20 +78,6 @@ async function withDeliveries(sb, result) {
   if (error) return { data: null, error };
   for (const ev of rows) ev.event_deliveries = data.filter((d) => d.event_id === ev.id);
   return result;
-}
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'testid') el.dataset.testid = v;
-    else if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null) el.append(c);
-  return el;
 }
 
 export default {

@@ -1,6 +1,7 @@
 // Inbox: the tenant's conversations on every channel, highest priority first (public.inbox, security invoker:
 // RLS scopes it to the token's tenant). "Needs attention" (the default) shows only conversations waiting for a
 // person. Realtime on conversations and messages reloads the list; "Load more" pages by (priority, id).
+import { h, keepTableRoles } from '../dom.js';
 
 const PAGE = 50;
 
@@ -70,29 +71,6 @@ const REASONS = [
   [/^asked to wait until (\S+)$/, { de: (m, f) => `möchte warten bis ${f(m[1])}`, en: (m, f) => `asked to wait until ${f(m[1])}` }],
   [/^a draft waits for approval$/, { de: () => 'ein Entwurf wartet auf Freigabe', en: () => 'a draft waits for approval' }],
 ];
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
-}
-
-// At phone width the rows are shown as cards (CSS below); explicit roles keep them a table for screen readers.
-function keepTableRoles(table) {
-  table.setAttribute('role', 'table');
-  for (const g of table.querySelectorAll('thead, tbody')) g.setAttribute('role', 'rowgroup');
-  for (const r of table.querySelectorAll('tr')) r.setAttribute('role', 'row');
-  for (const c of table.querySelectorAll('th[scope=col]')) c.setAttribute('role', 'columnheader');
-  for (const c of table.querySelectorAll('th[scope=row]')) c.setAttribute('role', 'rowheader');
-  for (const c of table.querySelectorAll('td')) c.setAttribute('role', 'cell');
-}
 
 export default {
   id: 'inbox',

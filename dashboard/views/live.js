@@ -1,6 +1,7 @@
 // Live: the tenant's events as they change, through Realtime postgres_changes on public.events (RLS
 // decides per subscriber which rows arrive). A failed event appears, a replayed one turns pending and
 // then processed, without reloading. Opens with the most recent events, newest first.
+import { h } from '../dom.js';
 
 const S = {
   title: { de: 'Live', en: 'Live' },
@@ -28,20 +29,6 @@ const S = {
 };
 
 const KEEP = 100;
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'testid') el.dataset.testid = v;
-    else if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null) el.append(c);
-  return el;
-}
 
 export default {
   id: 'live',

@@ -11,6 +11,7 @@
 //                            idempotent). Sign-up goes through /auth/v1/signup; the page reloads signed in.
 // After create_tenant or accept_invitation the session is refreshed (the custom access token hook then puts
 // the tenant into the token) and the page reloads, so the shell enters the tenant.
+import { h } from '../dom.js';
 
 const STORAGE_KEY = 'salesflow.dashboard.auth'; // the shell's supabase-js storage key (same session)
 
@@ -98,19 +99,6 @@ const S = {
     en: 'Account created. Confirm your email address, then sign in.',
   },
 };
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'testid') el.dataset.testid = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
-}
 
 const STYLE = `
 .team-section { margin-top: 1.2rem; }
