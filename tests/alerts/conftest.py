@@ -78,7 +78,10 @@ def receiver() -> Iterator[WebhookReceiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # the default backlog of 5 resets connections when 4 senders post at once
+
+    server = Server(("127.0.0.1", 0), Handler)
     box.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
