@@ -5,7 +5,8 @@ the same run (the write path only; `./scripts/bench analytics` also times the re
 
 On the history of bench/analytics.py (its database, reused; generated with --leads/--days/--seed when missing):
 (1) the listener's drain of --events inbound messages (message.received) through the real handler
-    (analytics_facts.inbound_touchpoint) and through a no-op handler, the same engine settings as
+    (analytics_facts.inbound_touchpoint), through a no-op handler, and through a handler making the same RPC
+    with nothing to write (the floor of any handler writing through the database), the same engine settings as
     bench/analytics.py (c); reported as events/s, the ratio (target >= 80 %) and the analytics cost per event
     (1/rate_analytics - 1/rate_noop).
 (2) the SQL alone: --singles single-row inserts into analytics_touchpoints (one statement and transaction each,
@@ -31,6 +32,38 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import analytics as bench
+
+
+async def drain_round_trip(url: str, n: int, batch: int, concurrency: int) -> float:
+    """The drain with a handler that makes the analytics handler's RPC call with nothing to write: the floor of
+    any handler that writes through the database (one round trip, no rows)."""
+    from salesflow.events.context import HandlerContext
+    from salesflow.events.ports import Event
+    from salesflow.events.registry import Registry
+
+    registry = Registry()
+
+    @registry.handles("message.received", name="bench.round_trip")
+    async def round_trip(event: Event, context: HandlerContext) -> None:
+        await context.data.rpc("analytics_record", {"p_tenant_id": str(context.tenant_id), "p_touchpoints": []})
+
+    tag = "roundtrip"
+    await asyncio.to_thread(bench.add_inbound, url, n, tag)
+    transport = bench.open_postgres(url)
+    engine = bench.Engine(transport.store, transport.data, registry,
+                          bench.EngineSettings(poll_interval=0.5, batch=batch, concurrency=concurrency),
+                          wakeup=transport.wakeup)
+    began = time.perf_counter()
+    task = asyncio.create_task(engine.run())
+    try:
+        while await asyncio.to_thread(bench.pending, url, tag) > 0:
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - began
+    finally:
+        engine.stop()
+        await asyncio.wait_for(task, 60)
+        await transport.close()
+    return n / elapsed
 
 
 def single_inserts(url: str, n: int, triggers: bool) -> list[float]:
@@ -73,14 +106,19 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"history": history, "load_average": [round(x, 2) for x in load]}
     try:
         noop_rate = asyncio.run(bench.drain(url, args.events, False, args.batch, args.concurrency))
+        round_trip_rate = asyncio.run(drain_round_trip(url, args.events, args.batch, args.concurrency))
         analytics_rate = asyncio.run(bench.drain(url, args.events, True, args.batch, args.concurrency))
     finally:
         bench.remove_inbound(url)
     cost = (1 / analytics_rate - 1 / noop_rate) * 1000
     results["drain"] = {"events": args.events, "noop_per_s": round(noop_rate), "analytics_per_s": round(analytics_rate),
-                        "ratio": round(analytics_rate / noop_rate, 3), "analytics_ms_per_event": round(cost, 2)}
+                        "round_trip_per_s": round(round_trip_rate), "ratio": round(analytics_rate / noop_rate, 3),
+                        "ratio_to_round_trip": round(analytics_rate / round_trip_rate, 3),
+                        "analytics_ms_per_event": round(cost, 2)}
     print(f"(1) drain {args.events} message.received: no-op {noop_rate:.0f}/s, analytics {analytics_rate:.0f}/s "
-          f"({analytics_rate / noop_rate:.0%}, target >= 80 %); analytics costs {cost:.1f} ms per event", flush=True)
+          f"({analytics_rate / noop_rate:.0%}, target >= 80 %); analytics costs {cost:.1f} ms per event; "
+          f"an empty analytics_record round trip {round_trip_rate:.0f}/s (analytics at "
+          f"{analytics_rate / round_trip_rate:.0%} of it)", flush=True)
     try:
         with_triggers = single_inserts(url, args.singles, True)
         without = single_inserts(url, args.singles, False)
